@@ -1,0 +1,139 @@
+//! Config errors: every problem names the file, the key path (`routes[0].auth`)
+//! and, where the TOML parser knows it, the line.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// One problem found in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// Key path in the form `server.listen` or `routes[0].auth`.
+    pub key: String,
+    /// 1-based line, where known.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+/// Every problem found while loading one config file.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub problems: Vec<ConfigProblem>,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{} (line {}): {}", self.key, line, self.message),
+            None => write!(f, "{}: {}", self.key, self.message),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for p in &self.problems {
+            if !first {
+                writeln!(f)?;
+            }
+            first = false;
+            write!(f, "{}: {}", self.file.display(), p)?;
+        }
+        Ok(())
+    }
+}
+
+/// Collects problems while validating, so that `check` reports all of them at once.
+#[derive(Debug, Default)]
+pub struct Problems(pub Vec<ConfigProblem>);
+
+impl Problems {
+    pub fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.0.push(ConfigProblem {
+            key: key.into(),
+            line: None,
+            message: message.into(),
+        });
+    }
+
+    /// Records the error of `r` (if any) under `key` and returns the value.
+    pub fn take<T, E: fmt::Display>(&mut self, key: &str, r: Result<T, E>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.push(key, e.to_string());
+                None
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Turns a TOML parse error (syntax, unknown key, wrong type) into a problem with
+/// the key path and line the parser reports.
+pub fn from_toml(source: &str, err: &toml::de::Error) -> ConfigProblem {
+    let line = err
+        .span()
+        .map(|span| prefix(source, span.start).matches('\n').count() + 1);
+    let message = err.message().trim().to_string();
+    ConfigProblem {
+        key: key_path_at(source, err.span().map(|s| s.start)),
+        line,
+        message,
+    }
+}
+
+/// Best-effort key path of the table that contains byte offset `at`, e.g.
+/// `routes[1]` or `server.tls`, followed by the key on that line.
+fn key_path_at(source: &str, at: Option<usize>) -> String {
+    let Some(at) = at else {
+        return "(document)".to_string();
+    };
+    let upto = prefix(source, at);
+    let mut table = String::new();
+    let mut counts: std::collections::HashMap<String, usize> = Default::default();
+    for line in upto.lines() {
+        let t = line.trim();
+        if let Some(name) = t.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
+            let name = name.trim().to_string();
+            let n = counts.entry(name.clone()).or_insert(0);
+            table = format!("{name}[{n}]");
+            *n += 1;
+        } else if let Some(name) = t.strip_prefix('[').and_then(|r| r.split(']').next()) {
+            let name = name.trim();
+            // A sub-table of the last array element: `[routes.identity_headers]`.
+            table = match name.split_once('.') {
+                Some((head, rest)) => match counts.get(head) {
+                    Some(n) => format!("{head}[{}].{rest}", n.saturating_sub(1)),
+                    None => name.to_string(),
+                },
+                _ => name.to_string(),
+            };
+        }
+    }
+    let line_start = upto.rfind('\n').map_or(0, |i| i + 1);
+    let line = source
+        .get(line_start..)
+        .and_then(|rest| rest.lines().next())
+        .unwrap_or("")
+        .trim();
+    let key = line
+        .split('=')
+        .next()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && !k.starts_with('[') && line.contains('='));
+    match (table.is_empty(), key) {
+        (true, Some(k)) => k.to_string(),
+        (true, None) => "(document)".to_string(),
+        (false, Some(k)) => format!("{table}.{k}"),
+        (false, None) => table,
+    }
+}
+
+fn prefix(source: &str, at: usize) -> &str {
+    source.get(..at).unwrap_or(source)
+}

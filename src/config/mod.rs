@@ -1,0 +1,143 @@
+//! Configuration: the TOML file (`raw`), its typed, validated form (this
+//! module's types) and the errors that name the key path (`error`).
+//!
+//! Nothing outside this module sees a raw struct: the server, the router and
+//! the pipeline work only with the types below, where an invalid state cannot
+//! be represented (parse, don't validate).
+
+mod error;
+mod raw;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::uri::{Authority, Scheme};
+use http::HeaderName;
+use ipnet::IpNet;
+
+pub use error::{ConfigError, ConfigProblem};
+
+/// Defaults, named so that docs, `config.example.toml` and code agree.
+pub mod defaults {
+    pub const HEADER_READ_TIMEOUT_SECS: u64 = 10;
+    pub const IDLE_TIMEOUT_SECS: u64 = 60;
+    pub const UPSTREAM_TIMEOUT_SECS: u64 = 30;
+    pub const MAX_CONNECTIONS: u64 = 10_000;
+    pub const MAX_AGE_SECS: u64 = 60;
+    pub const MAX_SKEW_SECS: u64 = 10;
+    pub const NONCE_LIFETIME_SECS: u64 = 300;
+    pub const MAX_ENTRIES: u64 = 10_000_000;
+    pub const KEY_PREFIX: &str = "dpop-gateway:jti:";
+    pub const JWKS_REFRESH_SECS: u64 = 300;
+    pub const LEEWAY_SECS: u64 = 30;
+}
+
+/// The whole, validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// The file it was loaded from (for messages); `None` when loaded from a string.
+    pub source: Option<PathBuf>,
+    pub server: ServerConfig,
+    pub admin: Option<AdminConfig>,
+    pub routes: Vec<RouteConfig>,
+}
+
+#[derive(Debug)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Client-visible origin used for `htu` (RFC 9449 §4.3 item 9).
+    pub public_url: Option<PublicUrl>,
+    /// Peers whose `Forwarded` / `X-Forwarded-*` headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Also bounds the TLS handshake.
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub upstream_timeout: Duration,
+    pub max_connections: usize,
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM files of the server certificate chain and its private key. Both were
+/// read and parsed during validation.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+}
+
+/// A client-visible `scheme://host[:port][/path]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl {
+    pub scheme: Scheme,
+    pub authority: Authority,
+    /// Path prefix without a trailing slash; empty for the origin itself.
+    pub path: String,
+}
+
+/// How a route authenticates requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// No check: the request is forwarded as is (identity headers still stripped).
+    None,
+}
+
+/// A routing entry.
+#[derive(Debug)]
+pub struct RouteConfig {
+    pub name: String,
+    /// Lower-cased host without port.
+    pub host: Option<String>,
+    /// Starts with `/`; no trailing slash unless it is exactly `/`.
+    pub path_prefix: String,
+    pub public_url: Option<PublicUrl>,
+    pub upstream: Upstream,
+    pub auth: AuthMode,
+    /// Header names the gateway sets from verified claims; client-sent
+    /// headers with these names are always removed.
+    pub identity_headers: Vec<(String, HeaderName)>,
+}
+
+/// Where a route forwards to.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub scheme: Scheme,
+    pub authority: Authority,
+    /// Extra trust root for an https upstream.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Config {
+    /// Reads, parses and validates a config file. Relative paths in it are
+    /// resolved against the file's folder.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            problems: vec![ConfigProblem {
+                key: "(file)".into(),
+                line: None,
+                message: format!("cannot read: {e}"),
+            }],
+        })?;
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        let mut cfg = Self::from_toml(&text, base).map_err(|problems| ConfigError {
+            file: path.to_path_buf(),
+            problems,
+        })?;
+        cfg.source = Some(path.to_path_buf());
+        Ok(cfg)
+    }
+
+    /// Parses and validates TOML text; relative paths resolve against `base`.
+    pub fn from_toml(text: &str, base: &Path) -> Result<Config, Vec<ConfigProblem>> {
+        let raw: raw::RawConfig =
+            toml::from_str(text).map_err(|e| vec![error::from_toml(text, &e)])?;
+        validate::validate(raw, base)
+    }
+}

@@ -1,0 +1,107 @@
+//! The serde mirror of the TOML file: field names are the public config keys
+//! (`shared/spec/interface.md`), every table denies unknown keys, and nothing
+//! here has logic. `validate.rs` turns these into the typed [`super::Config`].
+// The DPoP, replay and issuer tables are parsed (so typos are caught) before
+// every one of their keys takes effect.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub server: RawServer,
+    pub admin: Option<RawAdmin>,
+    #[serde(default)]
+    pub dpop: RawDpop,
+    #[serde(default)]
+    pub replay: RawReplay,
+    #[serde(default)]
+    pub issuers: Vec<RawIssuer>,
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: String,
+    pub public_url: Option<String>,
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    pub header_read_timeout_secs: Option<u64>,
+    pub idle_timeout_secs: Option<u64>,
+    pub upstream_timeout_secs: Option<u64>,
+    pub max_connections: Option<u64>,
+    pub tls: Option<RawTls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub cert: String,
+    pub key: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub listen: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDpop {
+    pub algs: Option<Vec<String>>,
+    pub max_age_secs: Option<u64>,
+    pub max_skew_secs: Option<u64>,
+    pub nonce: Option<String>,
+    pub nonce_secret_file: Option<String>,
+    pub nonce_lifetime_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReplay {
+    pub backend: Option<String>,
+    pub max_entries: Option<u64>,
+    pub redis_url: Option<String>,
+    pub key_prefix: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIssuer {
+    pub issuer: String,
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    pub jwks_file: Option<String>,
+    pub jwks_url: Option<String>,
+    pub jwks_refresh_secs: Option<u64>,
+    pub introspection_url: Option<String>,
+    pub introspection_client_id: Option<String>,
+    pub introspection_client_secret_file: Option<String>,
+    pub ca_file: Option<String>,
+    pub algs: Option<Vec<String>>,
+    pub leeway_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub name: String,
+    pub host: Option<String>,
+    pub path_prefix: String,
+    pub public_url: Option<String>,
+    pub upstream: String,
+    pub auth: Option<String>,
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub required_scopes: Vec<String>,
+    pub upstream_authorization: Option<String>,
+    pub upstream_ca_file: Option<String>,
+    #[serde(default)]
+    pub identity_headers: BTreeMap<String, String>,
+}

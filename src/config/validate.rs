@@ -1,0 +1,401 @@
+//! Raw → typed. Every check records its problem with the key path and goes
+//! on, so that `check` can report all problems at once.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::uri::{Authority, Scheme};
+use http::{HeaderName, Uri};
+use ipnet::IpNet;
+
+use super::error::{ConfigProblem, Problems};
+use super::raw::{RawConfig, RawRoute, RawServer};
+use super::{
+    defaults, AdminConfig, AuthMode, Config, PublicUrl, RouteConfig, ServerConfig, TlsFiles,
+    Upstream,
+};
+
+pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<ConfigProblem>> {
+    let mut p = Problems::default();
+    let server = server(&raw.server, base, &mut p);
+    let admin = raw.admin.as_ref().and_then(|a| {
+        p.take("admin.listen", parse_addr(&a.listen))
+            .map(|listen| AdminConfig { listen })
+    });
+    dpop(&raw, base, &mut p);
+    let mut routes = Vec::with_capacity(raw.routes.len());
+    let mut names = HashSet::new();
+    let mut matches = HashSet::new();
+    for (i, r) in raw.routes.iter().enumerate() {
+        let key = format!("routes[{i}]");
+        if !names.insert(r.name.as_str()) {
+            p.push(
+                format!("{key}.name"),
+                format!("duplicate route name {:?}", r.name),
+            );
+        }
+        if let Some(route) = route(r, &key, base, &mut p) {
+            if !matches.insert((route.host.clone(), route.path_prefix.clone())) {
+                p.push(
+                    format!("{key}.path_prefix"),
+                    format!(
+                        "another route already matches host {:?} and path_prefix {:?}",
+                        route.host.as_deref().unwrap_or("*"),
+                        route.path_prefix
+                    ),
+                );
+            }
+            routes.push(route);
+        }
+    }
+    if raw.routes.is_empty() {
+        p.push("routes", "at least one [[routes]] entry is required");
+    }
+    match (server, p.is_empty()) {
+        (Some(server), true) => Ok(Config {
+            source: None,
+            server,
+            admin,
+            routes,
+        }),
+        _ => Err(p.0),
+    }
+}
+
+fn server(raw: &RawServer, base: &Path, p: &mut Problems) -> Option<ServerConfig> {
+    let listen = p.take("server.listen", parse_addr(&raw.listen));
+    let public_url = raw
+        .public_url
+        .as_deref()
+        .and_then(|u| p.take("server.public_url", parse_public_url(u, false)));
+    let mut trusted_proxies = Vec::new();
+    for (i, cidr) in raw.trusted_proxies.iter().enumerate() {
+        if let Some(net) = p.take(&format!("server.trusted_proxies[{i}]"), parse_cidr(cidr)) {
+            trusted_proxies.push(net);
+        }
+    }
+    let header_read_timeout = secs(
+        p,
+        "server.header_read_timeout_secs",
+        raw.header_read_timeout_secs,
+        defaults::HEADER_READ_TIMEOUT_SECS,
+    );
+    let idle_timeout = secs(
+        p,
+        "server.idle_timeout_secs",
+        raw.idle_timeout_secs,
+        defaults::IDLE_TIMEOUT_SECS,
+    );
+    let upstream_timeout = secs(
+        p,
+        "server.upstream_timeout_secs",
+        raw.upstream_timeout_secs,
+        defaults::UPSTREAM_TIMEOUT_SECS,
+    );
+    let max_connections = raw.max_connections.unwrap_or(defaults::MAX_CONNECTIONS);
+    if max_connections == 0 || max_connections > 1_000_000 {
+        p.push("server.max_connections", "must be between 1 and 1000000");
+    }
+    let tls = raw.tls.as_ref().and_then(|t| {
+        let cert = resolve(base, &t.cert);
+        let key = resolve(base, &t.key);
+        let certs_ok = p
+            .take("server.tls.cert", crate::tls::load_certs(&cert))
+            .is_some();
+        let key_ok = p
+            .take("server.tls.key", crate::tls::load_private_key(&key))
+            .is_some();
+        if certs_ok && key_ok {
+            p.take("server.tls", crate::tls::server_config(&cert, &key))?;
+        }
+        Some(TlsFiles { cert, key })
+    });
+    Some(ServerConfig {
+        listen: listen?,
+        public_url,
+        trusted_proxies,
+        header_read_timeout,
+        idle_timeout,
+        upstream_timeout,
+        max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
+        tls,
+    })
+}
+
+/// The `[dpop]`, `[replay]` and `[[issuers]]` tables are read and type-checked
+/// by the parser; their values take effect once a route uses DPoP.
+fn dpop(raw: &RawConfig, _base: &Path, p: &mut Problems) {
+    if let Some(nonce) = raw.dpop.nonce.as_deref() {
+        if !matches!(nonce, "off" | "required") {
+            p.push(
+                "dpop.nonce",
+                format!("must be \"off\" or \"required\", not {nonce:?}"),
+            );
+        }
+    }
+    if let Some(backend) = raw.replay.backend.as_deref() {
+        if !matches!(backend, "memory" | "redis") {
+            p.push(
+                "replay.backend",
+                format!("must be \"memory\" or \"redis\", not {backend:?}"),
+            );
+        }
+    }
+}
+
+fn route(r: &RawRoute, key: &str, base: &Path, p: &mut Problems) -> Option<RouteConfig> {
+    if r.name.trim().is_empty() {
+        p.push(format!("{key}.name"), "must not be empty");
+    }
+    let host = r
+        .host
+        .as_deref()
+        .and_then(|h| p.take(&format!("{key}.host"), parse_route_host(h)));
+    let path_prefix = p.take(&format!("{key}.path_prefix"), parse_prefix(&r.path_prefix));
+    let public_url = r
+        .public_url
+        .as_deref()
+        .and_then(|u| p.take(&format!("{key}.public_url"), parse_public_url(u, true)));
+    let ca_file = r.upstream_ca_file.as_deref().and_then(|f| {
+        let path = resolve(base, f);
+        p.take(
+            &format!("{key}.upstream_ca_file"),
+            crate::tls::load_certs(&path),
+        )
+        .map(|_| path)
+    });
+    let upstream = p
+        .take(&format!("{key}.upstream"), parse_upstream(&r.upstream))
+        .map(|(scheme, authority)| Upstream {
+            scheme,
+            authority,
+            ca_file,
+        });
+    let auth = match r.auth.as_deref().unwrap_or("dpop") {
+        "none" => Some(AuthMode::None),
+        a @ ("dpop" | "dpop_or_bearer") => {
+            p.push(
+                format!("{key}.auth"),
+                format!("{a:?} is not yet supported by this build; only \"none\" is"),
+            );
+            None
+        }
+        other => {
+            p.push(
+                format!("{key}.auth"),
+                format!("must be \"dpop\", \"dpop_or_bearer\" or \"none\", not {other:?}"),
+            );
+            None
+        }
+    };
+    one_of(
+        p,
+        &format!("{key}.mode"),
+        r.mode.as_deref(),
+        &["enforce", "report"],
+    );
+    one_of(
+        p,
+        &format!("{key}.upstream_authorization"),
+        r.upstream_authorization.as_deref(),
+        &["preserve", "bearer", "strip"],
+    );
+    let mut identity_headers = Vec::new();
+    for (claim, header) in &r.identity_headers {
+        let hkey = format!("{key}.identity_headers.{claim}");
+        match HeaderName::from_bytes(header.as_bytes()) {
+            Ok(h) if is_reserved_header(&h) => p.push(
+                hkey,
+                format!("{header:?} cannot be used as an identity header"),
+            ),
+            Ok(h) => identity_headers.push((claim.clone(), h)),
+            Err(_) => p.push(hkey, format!("{header:?} is not a valid header name")),
+        }
+    }
+    Some(RouteConfig {
+        name: r.name.clone(),
+        host,
+        path_prefix: path_prefix?,
+        public_url,
+        upstream: upstream?,
+        auth: auth?,
+        identity_headers,
+    })
+}
+
+fn one_of(p: &mut Problems, key: &str, value: Option<&str>, allowed: &[&str]) {
+    if let Some(v) = value {
+        if !allowed.contains(&v) {
+            let list: Vec<String> = allowed.iter().map(|a| format!("{a:?}")).collect();
+            p.push(
+                key,
+                format!("must be one of {}, not {v:?}", list.join(", ")),
+            );
+        }
+    }
+}
+
+/// Headers the gateway manages itself; an identity header may not reuse them.
+fn is_reserved_header(h: &HeaderName) -> bool {
+    use http::header::*;
+    [
+        HOST,
+        AUTHORIZATION,
+        CONNECTION,
+        CONTENT_LENGTH,
+        TRANSFER_ENCODING,
+        TE,
+        UPGRADE,
+    ]
+    .contains(h)
+        || h.as_str() == "dpop"
+        || h.as_str().starts_with("x-forwarded-")
+}
+
+fn secs(p: &mut Problems, key: &str, v: Option<u64>, default: u64) -> Duration {
+    let v = v.unwrap_or(default);
+    if v == 0 || v > 86_400 {
+        p.push(key, "must be between 1 and 86400 seconds");
+    }
+    Duration::from_secs(v)
+}
+
+fn resolve(base: &Path, file: &str) -> PathBuf {
+    let path = Path::new(file);
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse().map_err(|_| {
+        format!("{s:?} is not a socket address like \"0.0.0.0:8443\" or \"[::]:8443\"")
+    })
+}
+
+fn parse_cidr(s: &str) -> Result<IpNet, String> {
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{s:?} is not a CIDR like \"10.0.0.0/8\" or an IP address"))
+}
+
+fn parse_route_host(h: &str) -> Result<String, String> {
+    let auth: Authority = h.parse().map_err(|_| format!("{h:?} is not a host name"))?;
+    if auth.port().is_some() || h.contains('@') {
+        return Err(format!(
+            "{h:?}: give the host only (the port is ignored when matching)"
+        ));
+    }
+    Ok(auth.host().to_ascii_lowercase())
+}
+
+fn parse_prefix(s: &str) -> Result<String, String> {
+    if !s.starts_with('/') {
+        return Err(format!("{s:?} must start with \"/\""));
+    }
+    if s.contains(['?', '#']) || s.chars().any(|c| c.is_ascii_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{s:?} must be a plain path (no query, fragment or spaces)"
+        ));
+    }
+    let trimmed = s.trim_end_matches('/');
+    Ok(if trimmed.is_empty() {
+        "/".into()
+    } else {
+        trimmed.into()
+    })
+}
+
+fn parse_upstream(s: &str) -> Result<(Scheme, Authority), String> {
+    let uri: Uri = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a URL like \"http://127.0.0.1:8080\""))?;
+    let scheme = match uri.scheme_str() {
+        Some("http") => Scheme::HTTP,
+        Some("https") => Scheme::HTTPS,
+        _ => return Err(format!("{s:?}: the scheme must be http or https")),
+    };
+    let authority = uri
+        .authority()
+        .cloned()
+        .ok_or_else(|| format!("{s:?} has no host"))?;
+    if authority.as_str().contains('@') {
+        return Err(format!("{s:?}: credentials in the URL are not supported"));
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return Err(format!(
+            "{s:?}: give the origin only; the request path and query are forwarded as received"
+        ));
+    }
+    Ok((scheme, authority))
+}
+
+fn parse_public_url(s: &str, allow_path: bool) -> Result<PublicUrl, String> {
+    let uri: Uri = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a URL like \"https://api.example.com\""))?;
+    let scheme = match uri.scheme_str() {
+        Some("http") => Scheme::HTTP,
+        Some("https") => Scheme::HTTPS,
+        _ => return Err(format!("{s:?}: the scheme must be http or https")),
+    };
+    let authority = uri
+        .authority()
+        .cloned()
+        .ok_or_else(|| format!("{s:?} has no host"))?;
+    if authority.as_str().contains('@') || uri.query().is_some() {
+        return Err(format!("{s:?}: no userinfo or query allowed"));
+    }
+    let path = uri.path().trim_end_matches('/').to_string();
+    if !allow_path && !path.is_empty() {
+        return Err(format!(
+            "{s:?}: server.public_url is an origin (scheme://host[:port]) without a path"
+        ));
+    }
+    Ok(PublicUrl {
+        scheme,
+        authority,
+        path,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn prefixes_are_normalised() {
+        assert_eq!(parse_prefix("/").unwrap(), "/");
+        assert_eq!(parse_prefix("/a/").unwrap(), "/a");
+        assert!(parse_prefix("a").is_err());
+        assert!(parse_prefix("/a?b").is_err());
+    }
+
+    #[test]
+    fn upstreams_are_origins() {
+        let (s, a) = parse_upstream("https://Example.com:8443").unwrap();
+        assert_eq!(s, Scheme::HTTPS);
+        assert_eq!(a.port_u16(), Some(8443));
+        assert!(parse_upstream("ftp://x").is_err());
+        assert!(parse_upstream("http://x/base").is_err());
+        assert!(parse_upstream("http://u:p@x").is_err());
+        assert!(parse_upstream("127.0.0.1:80").is_err());
+    }
+
+    #[test]
+    fn cidrs_and_hosts() {
+        assert!(parse_cidr("10.0.0.0/8").is_ok());
+        assert_eq!(parse_cidr("127.0.0.1").unwrap().prefix_len(), 32);
+        assert!(parse_cidr("10.0.0.0/33").is_err());
+        assert_eq!(
+            parse_route_host("API.example.com").unwrap(),
+            "api.example.com"
+        );
+        assert!(parse_route_host("api.example.com:443").is_err());
+    }
+}

@@ -1,0 +1,22 @@
+//! The gateway's own failures. Each variant says whose fault it was; the ONE
+//! place that turns them into responses is `respond.rs`.
+
+/// A request the gateway answers itself instead of forwarding.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// No route matches the host and path (client: 404).
+    #[error("no route matches host {host:?} path {path:?}")]
+    NoRoute { host: Option<String>, path: String },
+    /// The request cannot be turned into an upstream request (client: 400).
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    /// The upstream did not accept a connection (upstream: 502).
+    #[error("upstream {upstream} unreachable: {reason}")]
+    UpstreamConnect { upstream: String, reason: String },
+    /// The connection broke or the upstream answered garbage (upstream: 502).
+    #[error("upstream {upstream} failed: {reason}")]
+    UpstreamProtocol { upstream: String, reason: String },
+    /// No response headers within `upstream_timeout_secs` (upstream: 504).
+    #[error("upstream {upstream} timed out after {secs} s")]
+    UpstreamTimeout { upstream: String, secs: u64 },
+}

@@ -1,0 +1,182 @@
+//! Header rewriting between client and upstream: hop-by-hop removal
+//! (RFC 9110 §7.6.1, including every field named in `Connection`) and the
+//! `X-Forwarded-*` set.
+
+use std::net::IpAddr;
+
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION};
+use ipnet::IpNet;
+
+/// Fields that describe one hop and never cross the gateway (RFC 9110 §7.6.1,
+/// plus the legacy `Keep-Alive` / `Proxy-Connection` and the proxy
+/// authentication fields, which are meant for the gateway itself).
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "proxy-connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-authenticate",
+];
+
+/// Removes the hop-by-hop fields and every field listed in `Connection`.
+pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in listed {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// Whether `peer` is one of the configured trusted proxies.
+pub fn is_trusted(peer: IpAddr, trusted: &[IpNet]) -> bool {
+    let peer = match peer {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    trusted.iter().any(|net| net.contains(&peer))
+}
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+
+/// Sets `X-Forwarded-For/Proto/Host`. From a trusted proxy the incoming chain
+/// is extended and its proto/host are kept; from anyone else every
+/// forwarding header is replaced, so a client cannot forge its origin.
+pub fn set_forwarded(
+    headers: &mut HeaderMap,
+    peer: IpAddr,
+    trusted: bool,
+    proto: &str,
+    host: Option<&str>,
+) {
+    let prior_xff = if trusted {
+        let parts: Vec<&str> = headers
+            .get_all(&X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(", "))
+    } else {
+        for name in [
+            &X_FORWARDED_PROTO,
+            &X_FORWARDED_HOST,
+            &X_FORWARDED_PORT,
+            &FORWARDED,
+        ] {
+            headers.remove(name);
+        }
+        None
+    };
+    let xff = match prior_xff {
+        Some(prior) => format!("{prior}, {peer}"),
+        None => peer.to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        headers.insert(X_FORWARDED_FOR.clone(), v);
+    }
+    if !headers.contains_key(&X_FORWARDED_PROTO) {
+        headers.insert(
+            X_FORWARDED_PROTO.clone(),
+            HeaderValue::from_static(scheme_value(proto)),
+        );
+    }
+    if !headers.contains_key(&X_FORWARDED_HOST) {
+        if let Some(v) = host.and_then(|h| HeaderValue::from_str(h).ok()) {
+            headers.insert(X_FORWARDED_HOST.clone(), v);
+        }
+    }
+}
+
+fn scheme_value(proto: &str) -> &'static str {
+    if proto == "https" {
+        "https"
+    } else {
+        "http"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn connection_listed_fields_are_removed() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, X-Secret, bogus header"),
+        );
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("te", HeaderValue::from_static("trailers"));
+        h.insert("upgrade", HeaderValue::from_static("websocket"));
+        h.insert("x-kept", HeaderValue::from_static("yes"));
+        remove_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert_eq!(h["x-kept"], "yes");
+    }
+
+    #[test]
+    fn untrusted_forwarding_headers_are_replaced() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
+        h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+        h.insert("x-forwarded-host", HeaderValue::from_static("evil"));
+        h.insert("forwarded", HeaderValue::from_static("for=6.6.6.6"));
+        set_forwarded(
+            &mut h,
+            "127.0.0.1".parse().unwrap(),
+            false,
+            "https",
+            Some("api:8443"),
+        );
+        assert_eq!(h["x-forwarded-for"], "127.0.0.1");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-host"], "api:8443");
+        assert!(!h.contains_key("forwarded"));
+    }
+
+    #[test]
+    fn trusted_chain_is_extended() {
+        let mut h = HeaderMap::new();
+        h.append("x-forwarded-for", HeaderValue::from_static("1.1.1.1"));
+        h.append("x-forwarded-for", HeaderValue::from_static("2.2.2.2"));
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        set_forwarded(
+            &mut h,
+            "10.0.0.9".parse().unwrap(),
+            true,
+            "http",
+            Some("internal"),
+        );
+        assert_eq!(h["x-forwarded-for"], "1.1.1.1, 2.2.2.2, 10.0.0.9");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-host"], "internal");
+    }
+
+    #[test]
+    fn trust_matches_cidrs_and_mapped_v4() {
+        let nets: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        assert!(is_trusted("10.1.2.3".parse().unwrap(), &nets));
+        assert!(is_trusted("::ffff:10.1.2.3".parse().unwrap(), &nets));
+        assert!(!is_trusted("11.1.2.3".parse().unwrap(), &nets));
+    }
+}

@@ -1,0 +1,211 @@
+//! The listener: binds the configured address (and the admin one), accepts
+//! connections up to `max_connections` (beyond that, new connections wait in
+//! the kernel's backlog), and on shutdown stops accepting, lets in-flight
+//! requests finish (up to [`DRAIN_TIMEOUT`]) and returns.
+//!
+//! The per-request state (routes, upstream clients, TLS certificate) sits
+//! behind an [`ArcSwap`] so that a reload (SIGHUP) swaps it atomically without
+//! dropping connections in flight.
+
+mod activity;
+mod conn;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
+
+use crate::admin::{self, Readiness};
+use crate::config::Config;
+use crate::proxy::Pipeline;
+
+pub use conn::ConnSettings;
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Failure to start or run the gateway.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+}
+
+/// What a request needs that a reload may replace.
+pub struct State {
+    pub pipeline: Arc<Pipeline>,
+    pub tls: Option<TlsAcceptor>,
+}
+
+impl State {
+    pub fn build(config: &Config) -> Result<State, crate::tls::TlsError> {
+        let tls = match &config.server.tls {
+            Some(files) => Some(TlsAcceptor::from(crate::tls::server_config(
+                &files.cert,
+                &files.key,
+            )?)),
+            None => None,
+        };
+        Ok(State {
+            pipeline: Arc::new(Pipeline::new(config)?),
+            tls,
+        })
+    }
+}
+
+/// State shared by every connection.
+pub struct Shared {
+    pub state: ArcSwap<State>,
+    pub readiness: Readiness,
+}
+
+/// A bound, not yet serving gateway. Binding first lets callers (tests, the
+/// demo) learn the ephemeral ports before traffic starts.
+pub struct Gateway {
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    shared: Arc<Shared>,
+    settings: ConnSettings,
+    max_connections: usize,
+}
+
+impl Gateway {
+    pub async fn bind(config: &Config) -> Result<Gateway, ServeError> {
+        let state = State::build(config)?;
+        let listen = config.server.listen;
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: listen,
+                source,
+            })?;
+        let admin = match &config.admin {
+            Some(a) => {
+                Some(
+                    TcpListener::bind(a.listen)
+                        .await
+                        .map_err(|source| ServeError::Bind {
+                            addr: a.listen,
+                            source,
+                        })?,
+                )
+            }
+            None => None,
+        };
+        Ok(Gateway {
+            listener,
+            admin,
+            shared: Arc::new(Shared {
+                state: ArcSwap::from_pointee(state),
+                readiness: Readiness::default(),
+            }),
+            settings: ConnSettings {
+                header_read_timeout: config.server.header_read_timeout,
+                idle_timeout: config.server.idle_timeout,
+            },
+            max_connections: config.server.max_connections,
+        })
+    }
+
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// A handle to swap in a new config while serving.
+    pub fn reloader(&self) -> Reloader {
+        Reloader(self.shared.clone())
+    }
+
+    /// Serves until `shutdown` resolves, then drains and returns.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) {
+        let Gateway {
+            listener,
+            admin,
+            shared,
+            settings,
+            max_connections,
+        } = self;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        if let Some(admin) = admin {
+            tokio::spawn(admin::serve(admin, shared.clone(), stop_rx.clone()));
+        }
+        let permits = u32::try_from(max_connections).unwrap_or(u32::MAX);
+        let slots = Arc::new(Semaphore::new(permits as usize));
+        tokio::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                _ = &mut shutdown => break,
+                p = slots.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
+            let (stream, peer) = tokio::select! {
+                _ = &mut shutdown => break,
+                r = listener.accept() => match r {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            tokio::spawn(conn::serve(
+                stream,
+                peer,
+                shared.clone(),
+                settings,
+                stop_rx.clone(),
+                permit,
+            ));
+        }
+        drop(listener);
+        shared.readiness.set_draining();
+        let open = max_connections.saturating_sub(slots.available_permits());
+        tracing::info!(
+            open_connections = open,
+            "shutting down: draining in-flight requests"
+        );
+        let _ = stop_tx.send(true);
+        let drained = tokio::time::timeout(DRAIN_TIMEOUT, slots.acquire_many(permits))
+            .await
+            .is_ok();
+        if drained {
+            tracing::info!("drained");
+        } else {
+            tracing::warn!(
+                open_connections = max_connections.saturating_sub(slots.available_permits()),
+                "drain timeout reached; closing remaining connections"
+            );
+        }
+    }
+}
+
+/// Swaps the per-request state of a running gateway.
+#[derive(Clone)]
+pub struct Reloader(Arc<Shared>);
+
+impl Reloader {
+    /// Builds the new state first; on any error the running one stays.
+    pub fn reload(&self, config: &Config) -> Result<(), crate::tls::TlsError> {
+        let state = State::build(config)?;
+        self.0.state.store(Arc::new(state));
+        Ok(())
+    }
+}
