@@ -51,4 +51,96 @@ pub enum Command {
         #[arg(long)]
         serve: bool,
     },
+    /// Generate a private key as a JWK and print its RFC 7638 thumbprint (jkt).
+    Keygen {
+        /// Signing algorithm of the key.
+        #[arg(long, value_enum, default_value_t = KeyAlg::Es256)]
+        alg: KeyAlg,
+        /// Write the private JWK here (mode 0600) instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Also write the public key as a JWKS document (for an issuer's jwks_file).
+        #[arg(long)]
+        jwks: Option<PathBuf>,
+    },
+    /// Print the jkt (RFC 7638 thumbprint) of a JWK (private or public) or PEM key.
+    Thumbprint {
+        /// JWK (JSON) or PEM (PKCS#8/SEC1/PKCS#1) key file.
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Print a fresh DPoP proof JWT for one request, for use with curl.
+    Proof {
+        /// The client's private key: JWK or PEM.
+        #[arg(long)]
+        key: PathBuf,
+        /// HTTP method, exactly as the request will send it (e.g. GET).
+        #[arg(long)]
+        method: String,
+        /// The URL the client calls (query and fragment are ignored).
+        #[arg(long)]
+        url: String,
+        /// The access token, to bind the proof to it (ath).
+        #[arg(long, allow_hyphen_values = true)]
+        token: Option<String>,
+        /// A server-provided nonce.
+        #[arg(long, allow_hyphen_values = true)]
+        nonce: Option<String>,
+    },
+    /// Mint a TEST JWT access token (RFC 9068 shape, cnf.jkt set). For test
+    /// environments only: real tokens come from your authorization server.
+    Token {
+        /// The issuer's private key: JWK or PEM (publish its JWKS with `keygen --jwks`).
+        #[arg(long)]
+        issuer_key: PathBuf,
+        /// The iss claim; must equal an [[issuers]] issuer.
+        #[arg(long)]
+        iss: String,
+        /// The aud claim.
+        #[arg(long)]
+        aud: String,
+        /// cnf.jkt: the thumbprint of the client's DPoP key.
+        #[arg(long, allow_hyphen_values = true)]
+        jkt: String,
+        /// The sub claim.
+        #[arg(long, default_value = "test-user")]
+        sub: String,
+        /// The client_id claim.
+        #[arg(long, default_value = "test-client")]
+        client_id: String,
+        /// Space-separated scopes.
+        #[arg(long)]
+        scope: Option<String>,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 300)]
+        ttl: i64,
+    },
+}
+
+/// Algorithms `keygen` can generate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyAlg {
+    #[value(name = "ES256")]
+    Es256,
+    #[value(name = "ES384")]
+    Es384,
+    #[value(name = "EdDSA")]
+    EdDsa,
+    #[value(name = "PS256")]
+    Ps256,
+    #[value(name = "RS256")]
+    Rs256,
+}
+
+impl KeyAlg {
+    pub fn alg(self) -> crate::jose::Alg {
+        use crate::jose::Alg;
+        match self {
+            KeyAlg::Es256 => Alg::Es256,
+            KeyAlg::Es384 => Alg::Es384,
+            KeyAlg::EdDsa => Alg::EdDsa,
+            KeyAlg::Ps256 => Alg::Ps256,
+            KeyAlg::Rs256 => Alg::Rs256,
+        }
+    }
 }

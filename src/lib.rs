@@ -2,15 +2,20 @@
 
 pub mod admin;
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod dpop;
 pub mod jose;
+pub mod mint;
 pub mod proxy;
+pub mod replay;
 pub mod routing;
 pub mod server;
 pub mod systemd;
 pub mod telemetry;
 pub mod tls;
+pub mod token;

@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use dpop_gateway::cli::{Cli, Command};
-use dpop_gateway::{app, telemetry};
+use dpop_gateway::mint::TokenSpec;
+use dpop_gateway::{app, commands, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -20,5 +21,37 @@ fn main() -> ExitCode {
         Command::Check { config } => app::check(&config),
         Command::Run { config } => app::run(&config),
         Command::Demo { serve } => app::demo(serve),
+        Command::Keygen { alg, out, jwks } => {
+            commands::keygen(alg, out.as_deref(), jwks.as_deref())
+        }
+        Command::Thumbprint { key } => commands::thumbprint(&key),
+        Command::Proof {
+            key,
+            method,
+            url,
+            token,
+            nonce,
+        } => commands::proof(&key, &method, &url, token.as_deref(), nonce.as_deref()),
+        Command::Token {
+            issuer_key,
+            iss,
+            aud,
+            jkt,
+            sub,
+            client_id,
+            scope,
+            ttl,
+        } => commands::token(
+            &issuer_key,
+            &TokenSpec {
+                iss,
+                aud,
+                jkt: Some(jkt),
+                sub,
+                client_id,
+                scope,
+                ttl_secs: ttl,
+            },
+        ),
     }
 }

@@ -87,53 +87,102 @@ pub fn from_toml(source: &str, err: &toml::de::Error) -> ConfigProblem {
     }
 }
 
-/// Best-effort key path of the table that contains byte offset `at`, e.g.
-/// `routes[1]` or `server.tls`, followed by the key on that line.
+/// Best-effort key path of the error at byte offset `at`: the table that
+/// contains it (`routes[1]`, `server.tls`) and the key on that line, or, when
+/// the error line is itself a table header (an unknown table), that table.
 fn key_path_at(source: &str, at: Option<usize>) -> String {
     let Some(at) = at else {
         return "(document)".to_string();
     };
     let upto = prefix(source, at);
-    let mut table = String::new();
-    let mut counts: std::collections::HashMap<String, usize> = Default::default();
-    for line in upto.lines() {
-        let t = line.trim();
-        if let Some(name) = t.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
-            let name = name.trim().to_string();
-            let n = counts.entry(name.clone()).or_insert(0);
-            table = format!("{name}[{n}]");
-            *n += 1;
-        } else if let Some(name) = t.strip_prefix('[').and_then(|r| r.split(']').next()) {
-            let name = name.trim();
-            // A sub-table of the last array element: `[routes.identity_headers]`.
-            table = match name.split_once('.') {
-                Some((head, rest)) => match counts.get(head) {
-                    Some(n) => format!("{head}[{}].{rest}", n.saturating_sub(1)),
-                    None => name.to_string(),
-                },
-                _ => name.to_string(),
-            };
-        }
-    }
     let line_start = upto.rfind('\n').map_or(0, |i| i + 1);
     let line = source
         .get(line_start..)
         .and_then(|rest| rest.lines().next())
         .unwrap_or("")
         .trim();
+    let mut tables = TablePath::default();
+    for complete in prefix(source, line_start).lines() {
+        tables.header(complete);
+    }
+    if tables.header(line) {
+        return tables.current;
+    }
     let key = line
         .split('=')
         .next()
         .map(str::trim)
-        .filter(|k| !k.is_empty() && !k.starts_with('[') && line.contains('='));
-    match (table.is_empty(), key) {
+        .filter(|k| !k.is_empty() && line.contains('='));
+    match (tables.current.is_empty(), key) {
         (true, Some(k)) => k.to_string(),
         (true, None) => "(document)".to_string(),
-        (false, Some(k)) => format!("{table}.{k}"),
-        (false, None) => table,
+        (false, Some(k)) => format!("{}.{k}", tables.current),
+        (false, None) => tables.current,
+    }
+}
+
+/// Follows `[table]` and `[[array]]` headers, numbering array elements.
+#[derive(Default)]
+struct TablePath {
+    current: String,
+    counts: std::collections::HashMap<String, usize>,
+}
+
+impl TablePath {
+    /// Reads one line; `true` if it was a table header.
+    fn header(&mut self, line: &str) -> bool {
+        let t = line.trim();
+        if let Some(name) = t.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
+            let name = name.trim().to_string();
+            let n = self.counts.entry(name.clone()).or_insert(0);
+            self.current = format!("{name}[{n}]");
+            *n += 1;
+            true
+        } else if let Some(name) = t.strip_prefix('[').and_then(|r| r.split(']').next()) {
+            let name = name.trim();
+            // A sub-table of the last array element: `[routes.identity_headers]`.
+            self.current = match name.split_once('.') {
+                Some((head, rest)) => match self.counts.get(head) {
+                    Some(n) => format!("{head}[{}].{rest}", n.saturating_sub(1)),
+                    None => name.to_string(),
+                },
+                None => name.to_string(),
+            };
+            true
+        } else {
+            false
+        }
     }
 }
 
 fn prefix(source: &str, at: usize) -> &str {
     source.get(..at).unwrap_or(source)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    fn path_of(text: &str) -> (String, Option<usize>) {
+        let err = toml::from_str::<crate::config::raw::RawConfig>(text).unwrap_err();
+        let p = from_toml(text, &err);
+        (p.key, p.line)
+    }
+
+    #[test]
+    fn unknown_keys_and_tables_are_named() {
+        let base = "[server]\nlisten = \"x\"\n[[routes]]\nname = \"a\"\npath_prefix = \"/\"\nupstream = \"u\"\n";
+        let cases = [
+            ("[server]\nlisten = \"x\"\nlisen = 1\n", "server.lisen", 3),
+            (&format!("{base}[metrics]\nx = 1\n"), "metrics", 7),
+            (&format!("{base}[server.extra]\n"), "server.extra", 7),
+            (&format!("{base}[[routes]]\nname = \"b\"\npath_prefix = \"/b\"\nupstream = \"u\"\n[routes.identity_headerz]\n"), "routes[1].identity_headerz", 11),
+            (&format!("{base}[[routs]]\n"), "routs[0]", 7),
+            (&format!("{base}pth = 1\n"), "routes[0].pth", 7),
+        ];
+        for (text, key, line) in cases {
+            assert_eq!(path_of(text), (key.to_string(), Some(line)), "{text}");
+        }
+    }
 }

@@ -6,7 +6,7 @@
 //! be represented (parse, don't validate).
 
 mod error;
-mod raw;
+pub(crate) mod raw;
 mod validate;
 
 use std::net::SocketAddr;
@@ -16,6 +16,9 @@ use std::time::Duration;
 use http::uri::{Authority, Scheme};
 use http::HeaderName;
 use ipnet::IpNet;
+
+use crate::jose::AlgSet;
+use crate::token::KeySet;
 
 pub use error::{ConfigError, ConfigProblem};
 
@@ -41,7 +44,42 @@ pub struct Config {
     pub source: Option<PathBuf>,
     pub server: ServerConfig,
     pub admin: Option<AdminConfig>,
+    pub dpop: DpopConfig,
+    pub replay: ReplayConfig,
+    pub issuers: Vec<IssuerConfig>,
     pub routes: Vec<RouteConfig>,
+}
+
+/// `[dpop]`: proof policy (RFC 9449 §4.3, §11.1).
+#[derive(Debug, Clone)]
+pub struct DpopConfig {
+    /// Accepted proof algorithms (default ES256, EdDSA, PS256).
+    pub algs: AlgSet,
+    /// A proof's `iat` may be at most this old (default 60).
+    pub max_age_secs: u64,
+    /// ... and at most this far in the future (default 10).
+    pub max_skew_secs: u64,
+}
+
+/// `[replay]`: where used `(jkt, jti)` pairs are remembered.
+#[derive(Debug, Clone)]
+pub struct ReplayConfig {
+    /// Hard cap on live entries of the memory store (default 10,000,000).
+    pub max_entries: usize,
+}
+
+/// One `[[issuers]]` entry: a trusted authorization server.
+#[derive(Debug, Clone)]
+pub struct IssuerConfig {
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    /// Accepted token algorithms (default RS256, PS256, ES256, EdDSA).
+    pub algs: AlgSet,
+    /// Tolerance for `exp` / `nbf` (default 30).
+    pub leeway_secs: u64,
+    pub jwks_file: PathBuf,
+    /// The keys read from `jwks_file` during validation.
+    pub keys: KeySet,
 }
 
 #[derive(Debug)]
@@ -84,12 +122,36 @@ pub struct PublicUrl {
 /// How a route authenticates requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMode {
+    /// `Authorization: DPoP` with a valid proof and a bound token.
+    Dpop,
+    /// DPoP as above, or a plain Bearer token that carries no `cnf`.
+    DpopOrBearer,
     /// No check: the request is forwarded as is (identity headers still stripped).
     None,
 }
 
+/// What an authentication failure does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Refuse the request.
+    Enforce,
+    /// Log and count the verdict, forward anyway (for rolling DPoP out).
+    Report,
+}
+
+/// What the upstream receives in `Authorization`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamAuthorization {
+    /// As the client sent it.
+    Preserve,
+    /// `Bearer <token>`, for legacy upstreams that parse the header.
+    Bearer,
+    /// Removed.
+    Strip,
+}
+
 /// A routing entry.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RouteConfig {
     pub name: String,
     /// Lower-cased host without port.
@@ -99,6 +161,10 @@ pub struct RouteConfig {
     pub public_url: Option<PublicUrl>,
     pub upstream: Upstream,
     pub auth: AuthMode,
+    pub mode: Mode,
+    /// Every one must be in the token's `scope`.
+    pub required_scopes: Vec<String>,
+    pub upstream_authorization: UpstreamAuthorization,
     /// Header names the gateway sets from verified claims; client-sent
     /// headers with these names are always removed.
     pub identity_headers: Vec<(String, HeaderName)>,

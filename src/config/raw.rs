@@ -1,8 +1,8 @@
 //! The serde mirror of the TOML file: field names are the public config keys
 //! (`shared/spec/interface.md`), every table denies unknown keys, and nothing
 //! here has logic. `validate.rs` turns these into the typed [`super::Config`].
-// The DPoP, replay and issuer tables are parsed (so typos are caught) before
-// every one of their keys takes effect.
+// Keys of features this build refuses (redis, nonces, jwks_url, introspection)
+// are parsed, so that typos are caught, and rejected in validate.rs.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;

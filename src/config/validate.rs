@@ -13,9 +13,11 @@ use ipnet::IpNet;
 use super::error::{ConfigProblem, Problems};
 use super::raw::{RawConfig, RawRoute, RawServer};
 use super::{
-    defaults, AdminConfig, AuthMode, Config, PublicUrl, RouteConfig, ServerConfig, TlsFiles,
-    Upstream,
+    defaults, AdminConfig, AuthMode, Config, DpopConfig, IssuerConfig, Mode, PublicUrl,
+    ReplayConfig, RouteConfig, ServerConfig, TlsFiles, Upstream, UpstreamAuthorization,
 };
+use crate::jose::{Alg, AlgSet};
+use crate::token::KeySet;
 
 pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<ConfigProblem>> {
     let mut p = Problems::default();
@@ -24,7 +26,9 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<ConfigProblem
         p.take("admin.listen", parse_addr(&a.listen))
             .map(|listen| AdminConfig { listen })
     });
-    dpop(&raw, base, &mut p);
+    let dpop = dpop(&raw, &mut p);
+    let replay = replay(&raw, &mut p);
+    let issuers = issuers(&raw, base, &mut p);
     let mut routes = Vec::with_capacity(raw.routes.len());
     let mut names = HashSet::new();
     let mut matches = HashSet::new();
@@ -53,11 +57,22 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<ConfigProblem
     if raw.routes.is_empty() {
         p.push("routes", "at least one [[routes]] entry is required");
     }
+    if raw.issuers.is_empty() {
+        if let Some(i) = routes.iter().position(|r| r.auth != AuthMode::None) {
+            p.push(
+                format!("routes[{i}].auth"),
+                "a DPoP route needs at least one [[issuers]] entry to validate access tokens",
+            );
+        }
+    }
     match (server, p.is_empty()) {
         (Some(server), true) => Ok(Config {
             source: None,
             server,
             admin,
+            dpop,
+            replay,
+            issuers,
             routes,
         }),
         _ => Err(p.0),
@@ -124,25 +139,130 @@ fn server(raw: &RawServer, base: &Path, p: &mut Problems) -> Option<ServerConfig
     })
 }
 
-/// The `[dpop]`, `[replay]` and `[[issuers]]` tables are read and type-checked
-/// by the parser; their values take effect once a route uses DPoP.
-fn dpop(raw: &RawConfig, _base: &Path, p: &mut Problems) {
-    if let Some(nonce) = raw.dpop.nonce.as_deref() {
-        if !matches!(nonce, "off" | "required") {
+fn dpop(raw: &RawConfig, p: &mut Problems) -> DpopConfig {
+    let d = &raw.dpop;
+    let algs = match &d.algs {
+        Some(names) => p
+            .take("dpop.algs", AlgSet::parse_list(names))
+            .unwrap_or_default(),
+        None => AlgSet::default_proof(),
+    };
+    let max_age_secs = d.max_age_secs.unwrap_or(defaults::MAX_AGE_SECS);
+    if !(1..=3600).contains(&max_age_secs) {
+        p.push("dpop.max_age_secs", "must be between 1 and 3600 seconds");
+    }
+    let max_skew_secs = d.max_skew_secs.unwrap_or(defaults::MAX_SKEW_SECS);
+    if max_skew_secs > 60 {
+        p.push(
+            "dpop.max_skew_secs",
+            "must be at most 60 seconds (RFC 9449 §11.1: seconds or minutes; FAPI 2.0 caps it at 60)",
+        );
+    }
+    match d.nonce.as_deref() {
+        None | Some("off") => {}
+        Some("required") => p.push(
+            "dpop.nonce",
+            "\"required\" (server nonces) is not yet supported by this build; use \"off\"",
+        ),
+        Some(other) => p.push(
+            "dpop.nonce",
+            format!("must be \"off\" or \"required\", not {other:?}"),
+        ),
+    }
+    if d.nonce_lifetime_secs == Some(0) {
+        p.push("dpop.nonce_lifetime_secs", "must be at least 1 second");
+    }
+    DpopConfig {
+        algs,
+        max_age_secs,
+        max_skew_secs,
+    }
+}
+
+fn replay(raw: &RawConfig, p: &mut Problems) -> ReplayConfig {
+    let r = &raw.replay;
+    match r.backend.as_deref() {
+        None | Some("memory") => {}
+        Some("redis") => p.push(
+            "replay.backend",
+            "\"redis\" is not yet supported by this build; use \"memory\"",
+        ),
+        Some(other) => p.push(
+            "replay.backend",
+            format!("must be \"memory\" or \"redis\", not {other:?}"),
+        ),
+    }
+    let max_entries = r.max_entries.unwrap_or(defaults::MAX_ENTRIES);
+    if max_entries == 0 {
+        p.push("replay.max_entries", "must be at least 1");
+    }
+    if r.key_prefix.as_deref().is_some_and(str::is_empty) {
+        p.push("replay.key_prefix", "must not be empty");
+    }
+    ReplayConfig {
+        max_entries: usize::try_from(max_entries).unwrap_or(usize::MAX),
+    }
+}
+
+fn issuers(raw: &RawConfig, base: &Path, p: &mut Problems) -> Vec<IssuerConfig> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, r) in raw.issuers.iter().enumerate() {
+        let key = format!("issuers[{i}]");
+        if r.issuer.is_empty() {
+            p.push(format!("{key}.issuer"), "must not be empty");
+        } else if !seen.insert(r.issuer.as_str()) {
             p.push(
-                "dpop.nonce",
-                format!("must be \"off\" or \"required\", not {nonce:?}"),
+                format!("{key}.issuer"),
+                format!("duplicate issuer {:?}", r.issuer),
             );
         }
-    }
-    if let Some(backend) = raw.replay.backend.as_deref() {
-        if !matches!(backend, "memory" | "redis") {
-            p.push(
-                "replay.backend",
-                format!("must be \"memory\" or \"redis\", not {backend:?}"),
-            );
+        for (name, set) in [
+            ("jwks_url", r.jwks_url.is_some()),
+            ("introspection_url", r.introspection_url.is_some()),
+        ] {
+            if set {
+                p.push(
+                    format!("{key}.{name}"),
+                    "is not yet supported by this build; use jwks_file",
+                );
+            }
+        }
+        let algs = match &r.algs {
+            Some(names) => p.take(&format!("{key}.algs"), AlgSet::parse_list(names)),
+            None => Some(
+                [Alg::Rs256, Alg::Ps256, Alg::Es256, Alg::EdDsa]
+                    .into_iter()
+                    .collect(),
+            ),
+        };
+        let leeway_secs = r.leeway_secs.unwrap_or(defaults::LEEWAY_SECS);
+        if leeway_secs > 300 {
+            p.push(format!("{key}.leeway_secs"), "must be at most 300 seconds");
+        }
+        let Some(file) = r.jwks_file.as_deref() else {
+            if r.jwks_url.is_none() && r.introspection_url.is_none() {
+                p.push(
+                    key.clone(),
+                    "needs exactly one of jwks_file, jwks_url, introspection_url",
+                );
+            }
+            continue;
+        };
+        let jwks_file = resolve(base, file);
+        let keys = p.take(&format!("{key}.jwks_file"), KeySet::load(&jwks_file));
+        if let (Some(algs), Some(keys)) = (algs, keys) {
+            out.push(IssuerConfig {
+                issuer: r.issuer.clone(),
+                audiences: r.audiences.clone(),
+                algs,
+                leeway_secs,
+                jwks_file,
+                keys,
+            });
         }
     }
+    out
 }
 
 fn route(r: &RawRoute, key: &str, base: &Path, p: &mut Problems) -> Option<RouteConfig> {
@@ -175,13 +295,8 @@ fn route(r: &RawRoute, key: &str, base: &Path, p: &mut Problems) -> Option<Route
         });
     let auth = match r.auth.as_deref().unwrap_or("dpop") {
         "none" => Some(AuthMode::None),
-        a @ ("dpop" | "dpop_or_bearer") => {
-            p.push(
-                format!("{key}.auth"),
-                format!("{a:?} is not yet supported by this build; only \"none\" is"),
-            );
-            None
-        }
+        "dpop" => Some(AuthMode::Dpop),
+        "dpop_or_bearer" => Some(AuthMode::DpopOrBearer),
         other => {
             p.push(
                 format!("{key}.auth"),
@@ -190,18 +305,32 @@ fn route(r: &RawRoute, key: &str, base: &Path, p: &mut Problems) -> Option<Route
             None
         }
     };
-    one_of(
-        p,
-        &format!("{key}.mode"),
-        r.mode.as_deref(),
-        &["enforce", "report"],
-    );
-    one_of(
-        p,
-        &format!("{key}.upstream_authorization"),
-        r.upstream_authorization.as_deref(),
-        &["preserve", "bearer", "strip"],
-    );
+    let mode = match r.mode.as_deref() {
+        None | Some("enforce") => Some(Mode::Enforce),
+        Some("report") => Some(Mode::Report),
+        Some(other) => {
+            one_of(p, &format!("{key}.mode"), other, &["enforce", "report"]);
+            None
+        }
+    };
+    let upstream_authorization = match r.upstream_authorization.as_deref() {
+        None | Some("preserve") => Some(UpstreamAuthorization::Preserve),
+        Some("bearer") => Some(UpstreamAuthorization::Bearer),
+        Some("strip") => Some(UpstreamAuthorization::Strip),
+        Some(other) => {
+            let key = format!("{key}.upstream_authorization");
+            one_of(p, &key, other, &["preserve", "bearer", "strip"]);
+            None
+        }
+    };
+    for (j, scope) in r.required_scopes.iter().enumerate() {
+        if scope.is_empty() || scope.contains([' ', '"', '\\']) {
+            p.push(
+                format!("{key}.required_scopes[{j}]"),
+                "a scope is a non-empty token without spaces or quotes",
+            );
+        }
+    }
     let mut identity_headers = Vec::new();
     for (claim, header) in &r.identity_headers {
         let hkey = format!("{key}.identity_headers.{claim}");
@@ -221,20 +350,20 @@ fn route(r: &RawRoute, key: &str, base: &Path, p: &mut Problems) -> Option<Route
         public_url,
         upstream: upstream?,
         auth: auth?,
+        mode: mode?,
+        required_scopes: r.required_scopes.clone(),
+        upstream_authorization: upstream_authorization?,
         identity_headers,
     })
 }
 
-fn one_of(p: &mut Problems, key: &str, value: Option<&str>, allowed: &[&str]) {
-    if let Some(v) = value {
-        if !allowed.contains(&v) {
-            let list: Vec<String> = allowed.iter().map(|a| format!("{a:?}")).collect();
-            p.push(
-                key,
-                format!("must be one of {}, not {v:?}", list.join(", ")),
-            );
-        }
-    }
+/// Records that `value` is not one of `allowed`.
+fn one_of(p: &mut Problems, key: &str, value: &str, allowed: &[&str]) {
+    let list: Vec<String> = allowed.iter().map(|a| format!("{a:?}")).collect();
+    p.push(
+        key,
+        format!("must be one of {}, not {value:?}", list.join(", ")),
+    );
 }
 
 /// Headers the gateway manages itself; an identity header may not reuse them.

@@ -7,6 +7,9 @@ pub enum GatewayError {
     /// No route matches the host and path (client: 404).
     #[error("no route matches host {host:?} path {path:?}")]
     NoRoute { host: Option<String>, path: String },
+    /// Authentication failed (client: 400/401/403; replay store: 503).
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthFailure),
     /// The request cannot be turned into an upstream request (client: 400).
     #[error("bad request: {0}")]
     BadRequest(&'static str),

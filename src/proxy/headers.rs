@@ -104,6 +104,17 @@ pub fn set_forwarded(
     }
 }
 
+/// The last (nearest hop's) value of a possibly repeated, comma-separated field.
+pub fn last_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .rfind(|v| !v.is_empty())
+}
+
 fn scheme_value(proto: &str) -> &'static str {
     if proto == "https" {
         "https"

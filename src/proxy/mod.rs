@@ -2,11 +2,14 @@
 //!
 //! 1. **route**: host + path → route (404 otherwise). Cheap and crypto-free,
 //!    so unroutable traffic costs nothing else.
-//! 2. **auth**: the route's authentication phase (`auth = "none"` passes
-//!    through; DPoP is checked here before anything reaches the upstream).
-//! 3. **forward**: build the upstream request (hop-by-hop fields removed,
-//!    `X-Forwarded-*` set, `Host` = upstream authority, identity headers
-//!    replaced) and stream both bodies; `upstream_timeout_secs` → 504,
+//! 2. **auth**: the route's authentication phase (`crate::auth`): request
+//!    shape, proof claims, token and binding, proof signature, replay record,
+//!    scope, in that order. `auth = "none"` passes through. In `report` mode a
+//!    failure is logged and the request forwarded without identity.
+//! 3. **forward**: build the upstream request (hop-by-hop fields and `DPoP`
+//!    removed, `Authorization` per `upstream_authorization`, `X-Forwarded-*`
+//!    set, `Host` = upstream authority, identity headers replaced by verified
+//!    claims) and stream both bodies; `upstream_timeout_secs` → 504,
 //!    connection failure → 502.
 //! 4. **respond**: strip the upstream's hop-by-hop fields.
 //! 5. **log**: always, success or failure: one access-log line.
@@ -24,7 +27,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::header::{HeaderValue, HOST};
+use http::header::{HeaderMap, HeaderValue, AUTHORIZATION, HOST};
 use http::uri::{PathAndQuery, Scheme, Uri};
 use http::{Request, Response, Version};
 use http_body::Body;
@@ -33,7 +36,11 @@ use ipnet::IpNet;
 pub use body::{BoxError, ProxyBody};
 pub use error::GatewayError;
 
-use crate::config::{AuthMode, Config, RouteConfig};
+use crate::auth::{Authenticated, Authenticator, RequestView};
+use crate::clock::SharedClock;
+use crate::config::{Config, Mode, PublicUrl, RouteConfig, UpstreamAuthorization};
+use crate::dpop::Htu;
+use crate::replay::ReplayStore;
 use crate::routing::{host_without_port, Router};
 
 /// What the pipeline knows about the connection a request came on.
@@ -49,25 +56,38 @@ pub struct ConnInfo {
 pub struct Pipeline {
     router: Router,
     upstreams: upstream::Upstreams,
+    auth: Authenticator,
+    public_url: Option<PublicUrl>,
     trusted_proxies: Vec<IpNet>,
     upstream_timeout: Duration,
 }
 
 /// The outcome of one request, for the access log.
+#[derive(Default)]
 struct Outcome<'a> {
     route: Option<&'a str>,
     upstream_status: Option<u16>,
     error: Option<String>,
+    jkt: Option<String>,
+    /// `report` mode: the verdict that was not enforced.
+    reported: Option<String>,
 }
 
 impl Pipeline {
-    pub fn new(config: &Config) -> Result<Pipeline, crate::tls::TlsError> {
+    /// Builds the pipeline for `config`. The clock and the replay store are
+    /// passed in because they outlive a config reload.
+    pub fn new(
+        config: &Config,
+        clock: SharedClock,
+        replay: ReplayStore,
+    ) -> Result<Pipeline, crate::tls::TlsError> {
         let connect_timeout = config.server.upstream_timeout.min(Duration::from_secs(10));
-        let routes: Vec<RouteConfig> = config.routes.iter().map(clone_route).collect();
-        let upstreams = upstream::Upstreams::new(routes.iter(), connect_timeout)?;
+        let upstreams = upstream::Upstreams::new(config.routes.iter(), connect_timeout)?;
         Ok(Pipeline {
-            router: Router::new(routes),
+            router: Router::new(config.routes.clone()),
             upstreams,
+            auth: Authenticator::new(config, clock, replay),
+            public_url: config.server.public_url.clone(),
             trusted_proxies: config.server.trusted_proxies.clone(),
             upstream_timeout: config.server.upstream_timeout,
         })
@@ -82,11 +102,7 @@ impl Pipeline {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
-        let mut outcome = Outcome {
-            route: None,
-            upstream_status: None,
-            error: None,
-        };
+        let mut outcome = Outcome::default();
         let resp = match self.run(req, conn, &mut outcome).await {
             Ok(resp) => resp,
             Err(err) => {
@@ -104,7 +120,9 @@ impl Pipeline {
             latency_ms = (latency_ms * 1000.0).round() / 1000.0,
             upstream_status = outcome.upstream_status,
             peer = %conn.peer.ip(),
+            jkt = outcome.jkt.as_deref(),
             error = outcome.error.as_deref(),
+            reported = outcome.reported.as_deref(),
         );
         resp
     }
@@ -132,12 +150,30 @@ impl Pipeline {
         outcome.route = Some(route.name.as_str());
 
         // 2. auth
-        match route.auth {
-            AuthMode::None => {}
-        }
+        let view = RequestView {
+            method: req.method().as_str(),
+            headers: req.headers(),
+            query: req.uri().query(),
+        };
+        let verdict = self
+            .auth
+            .authenticate(route, &view, || {
+                self.expected_htu(route, req.uri(), req.headers(), conn, authority.as_deref())
+            })
+            .await;
+        let identity = match (verdict, route.mode) {
+            (Ok(identity), _) => identity,
+            (Err(failure), Mode::Enforce) => return Err(failure.into()),
+            (Err(failure), Mode::Report) => {
+                outcome.reported = Some(failure.to_string());
+                Authenticated::Anonymous
+            }
+        };
+        outcome.jkt = identity.jkt().map(|j| j.to_string());
 
         // 3. forward
-        let upstream_req = self.upstream_request(req, route, conn, authority.as_deref())?;
+        let upstream_req =
+            self.upstream_request(req, route, conn, authority.as_deref(), &identity)?;
         let client = self.upstreams.get(route).ok_or(GatewayError::BadRequest(
             "no upstream client for this route",
         ))?;
@@ -178,6 +214,7 @@ impl Pipeline {
         route: &RouteConfig,
         conn: &ConnInfo,
         authority: Option<&str>,
+        identity: &Authenticated,
     ) -> Result<Request<ProxyBody>, GatewayError>
     where
         B: Body<Data = bytes::Bytes> + Send + 'static,
@@ -199,15 +236,101 @@ impl Pipeline {
 
         let h = &mut parts.headers;
         headers::remove_hop_by_hop(h);
+        h.remove("dpop");
+        rewrite_authorization(h, route.upstream_authorization);
         for (_, name) in &route.identity_headers {
             h.remove(name);
         }
+        set_identity(h, route, identity);
         let trusted = headers::is_trusted(conn.peer.ip(), &self.trusted_proxies);
         headers::set_forwarded(h, conn.peer.ip(), trusted, conn.scheme.as_str(), authority);
         let upstream_host = HeaderValue::from_str(route.upstream.authority.as_str())
             .map_err(|_| GatewayError::BadRequest("invalid upstream authority"))?;
         h.insert(HOST, upstream_host);
         Ok(Request::from_parts(parts, body::boxed(body)))
+    }
+}
+
+impl Pipeline {
+    /// The target URI the client addressed, as `htu` must name it (RFC 9449
+    /// §4.3 item 9, RFC 9110 §7.1): the route's `public_url` (standing for its
+    /// `path_prefix`), else `server.public_url`, else the listener's scheme and
+    /// the request's Host; `X-Forwarded-Proto/Host/Port` count only from a
+    /// trusted proxy. The path is the one received on the wire.
+    fn expected_htu(
+        &self,
+        route: &RouteConfig,
+        uri: &Uri,
+        headers: &HeaderMap,
+        conn: &ConnInfo,
+        authority: Option<&str>,
+    ) -> Result<Htu, String> {
+        let path = uri.path();
+        let htu = if let Some(public) = &route.public_url {
+            let rest = if route.path_prefix == "/" {
+                path
+            } else {
+                path.get(route.path_prefix.len()..).unwrap_or("")
+            };
+            let joined = format!("{}{}", public.path, rest);
+            Htu::from_origin_and_path(public.scheme.as_str(), public.authority.as_str(), &joined)
+        } else if let Some(public) = &self.public_url {
+            Htu::from_origin_and_path(public.scheme.as_str(), public.authority.as_str(), path)
+        } else {
+            let trusted = headers::is_trusted(conn.peer.ip(), &self.trusted_proxies);
+            let fwd = |name: &str| {
+                trusted
+                    .then(|| headers::last_value(headers, name))
+                    .flatten()
+            };
+            let scheme = fwd("x-forwarded-proto").unwrap_or(conn.scheme.as_str());
+            let host = match (fwd("x-forwarded-host"), fwd("x-forwarded-port")) {
+                (Some(h), Some(port)) if !h.contains(':') => format!("{h}:{port}"),
+                (Some(h), _) => h.to_owned(),
+                (None, _) => authority.ok_or("the request has no Host")?.to_owned(),
+            };
+            Htu::from_origin_and_path(scheme, &host, path)
+        };
+        htu.map_err(|e| e.to_string())
+    }
+}
+
+/// `Authorization` as the route's `upstream_authorization` says.
+fn rewrite_authorization(h: &mut HeaderMap, policy: UpstreamAuthorization) {
+    match policy {
+        UpstreamAuthorization::Preserve => {}
+        UpstreamAuthorization::Strip => {
+            h.remove(AUTHORIZATION);
+        }
+        UpstreamAuthorization::Bearer => {
+            let token = h
+                .get(AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split_once(' '))
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("dpop"))
+                .map(|(_, token)| format!("Bearer {}", token.trim_start_matches(' ')));
+            if let Some(v) = token.and_then(|t| HeaderValue::from_str(&t).ok()) {
+                h.insert(AUTHORIZATION, v);
+            }
+        }
+    }
+}
+
+/// Sets the route's identity headers from the verified claims (`jkt` is the
+/// proof key's thumbprint). Values that are not valid header text are skipped.
+fn set_identity(h: &mut HeaderMap, route: &RouteConfig, identity: &Authenticated) {
+    let Some(claims) = identity.claims() else {
+        return;
+    };
+    for (claim, name) in &route.identity_headers {
+        let value = if claim == "jkt" {
+            identity.jkt().map(|j| j.to_string())
+        } else {
+            claims.claim_text(claim)
+        };
+        if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            h.insert(name.clone(), v);
+        }
     }
 }
 
@@ -232,18 +355,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = inner.source();
     }
     s
-}
-
-fn clone_route(r: &RouteConfig) -> RouteConfig {
-    RouteConfig {
-        name: r.name.clone(),
-        host: r.host.clone(),
-        path_prefix: r.path_prefix.clone(),
-        public_url: r.public_url.clone(),
-        upstream: r.upstream.clone(),
-        auth: r.auth,
-        identity_headers: r.identity_headers.clone(),
-    }
 }
 
 /// Shared handle used by the server's per-connection service.

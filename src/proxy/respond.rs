@@ -1,14 +1,19 @@
-//! The one map from a gateway failure to a response. The `match` is
+//! The one map from a gateway failure to a response. The matches are
 //! exhaustive with no catch-all arm, so a new error variant does not compile
 //! until it has a decided status code. Bodies are
 //! `{"error": "<code>", "error_description": "<short reason>"}`; the detail
 //! goes to the log, never to the client.
 
-use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use http::header::{
+    HeaderValue, ACCESS_CONTROL_EXPOSE_HEADERS, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER,
+    WWW_AUTHENTICATE,
+};
 use http::{Response, StatusCode};
 
 use super::body::{full, ProxyBody};
 use super::error::GatewayError;
+use crate::auth::challenge::{www_authenticate, ChallengeError};
+use crate::auth::{AuthError, AuthFailure};
 
 /// Status, `error` code and short client-facing description for a failure.
 pub fn classify(err: &GatewayError) -> (StatusCode, &'static str, &'static str) {
@@ -18,6 +23,7 @@ pub fn classify(err: &GatewayError) -> (StatusCode, &'static str, &'static str) 
             "not_found",
             "no route matches this request",
         ),
+        GatewayError::Auth(f) => classify_auth(&f.error),
         GatewayError::BadRequest(why) => (StatusCode::BAD_REQUEST, "invalid_request", why),
         GatewayError::UpstreamConnect { .. } => (
             StatusCode::BAD_GATEWAY,
@@ -37,10 +43,97 @@ pub fn classify(err: &GatewayError) -> (StatusCode, &'static str, &'static str) 
     }
 }
 
+/// The decisions of rfc9449-checks section 2.2 / the interface's rejection table.
+pub fn classify_auth(err: &AuthError) -> (StatusCode, &'static str, &'static str) {
+    const IDP: &str = "invalid_dpop_proof";
+    const IT: &str = "invalid_token";
+    match err {
+        AuthError::NoCredentials => (
+            StatusCode::UNAUTHORIZED,
+            "invalid_request",
+            "DPoP access token and proof required",
+        ),
+        AuthError::Shape(e) => (StatusCode::BAD_REQUEST, "invalid_request", e.description()),
+        AuthError::RequestUri(_) => (
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Request target cannot be checked",
+        ),
+        AuthError::Proof(e) => (StatusCode::UNAUTHORIZED, IDP, e.description()),
+        AuthError::Replayed => (StatusCode::UNAUTHORIZED, IDP, "DPoP proof already used"),
+        AuthError::Token(e) => (StatusCode::UNAUTHORIZED, IT, e.description()),
+        AuthError::KeyBinding { .. } => (StatusCode::UNAUTHORIZED, IT, "Invalid DPoP key binding"),
+        AuthError::NotBound => (
+            StatusCode::UNAUTHORIZED,
+            IT,
+            "Access token is not DPoP-bound",
+        ),
+        AuthError::UnsupportedBinding => (
+            StatusCode::UNAUTHORIZED,
+            IT,
+            "Access token binding not supported",
+        ),
+        AuthError::BoundAsBearer => (
+            StatusCode::UNAUTHORIZED,
+            IT,
+            "DPoP-bound access token requires the DPoP scheme",
+        ),
+        AuthError::DpopRequired => (
+            StatusCode::UNAUTHORIZED,
+            IT,
+            "This resource requires the DPoP scheme",
+        ),
+        AuthError::InsufficientScope { .. } => (
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            "Access token scope insufficient",
+        ),
+        AuthError::ReplayUnavailable(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "Replay protection unavailable, retry later",
+        ),
+    }
+}
+
 /// The response for a failure.
 pub fn error_response(err: &GatewayError) -> Response<ProxyBody> {
     let (status, code, description) = classify(err);
-    json_error(status, code, description)
+    let mut resp = json_error(status, code, description);
+    if let GatewayError::Auth(f) = err {
+        add_auth_headers(&mut resp, f, status, code, description);
+    }
+    resp
+}
+
+fn add_auth_headers(
+    resp: &mut Response<ProxyBody>,
+    f: &AuthFailure,
+    status: StatusCode,
+    code: &str,
+    description: &str,
+) {
+    let headers = resp.headers_mut();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        return;
+    }
+    let error = match f.error {
+        AuthError::NoCredentials => None,
+        _ => Some(ChallengeError { code, description }),
+    };
+    let scope = match &f.error {
+        AuthError::InsufficientScope { required } => Some(required.as_str()),
+        _ => None,
+    };
+    let challenge = www_authenticate(f.dual, f.mechanism, error, &f.algs, scope);
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        headers.insert(WWW_AUTHENTICATE, v);
+    }
+    headers.insert(
+        ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("WWW-Authenticate, DPoP-Nonce"),
+    );
 }
 
 /// A gateway-made JSON error response.

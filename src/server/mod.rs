@@ -21,8 +21,10 @@ use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use crate::admin::{self, Readiness};
+use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::proxy::Pipeline;
+use crate::replay::{MemoryReplayStore, ReplayStore};
 
 pub use conn::ConnSettings;
 
@@ -47,8 +49,27 @@ pub struct State {
     pub tls: Option<TlsAcceptor>,
 }
 
+/// What outlives a config reload: the clock and the replay store (a reload
+/// must not forget which proofs were used).
+#[derive(Clone)]
+pub struct Services {
+    pub clock: SharedClock,
+    pub replay: ReplayStore,
+}
+
+impl Services {
+    pub fn new(config: &Config, clock: SharedClock) -> Services {
+        Services {
+            clock,
+            replay: ReplayStore::Memory(Arc::new(MemoryReplayStore::new(
+                config.replay.max_entries,
+            ))),
+        }
+    }
+}
+
 impl State {
-    pub fn build(config: &Config) -> Result<State, crate::tls::TlsError> {
+    pub fn build(config: &Config, services: &Services) -> Result<State, crate::tls::TlsError> {
         let tls = match &config.server.tls {
             Some(files) => Some(TlsAcceptor::from(crate::tls::server_config(
                 &files.cert,
@@ -57,7 +78,11 @@ impl State {
             None => None,
         };
         Ok(State {
-            pipeline: Arc::new(Pipeline::new(config)?),
+            pipeline: Arc::new(Pipeline::new(
+                config,
+                services.clock.clone(),
+                services.replay.clone(),
+            )?),
             tls,
         })
     }
@@ -66,6 +91,7 @@ impl State {
 /// State shared by every connection.
 pub struct Shared {
     pub state: ArcSwap<State>,
+    pub services: Services,
     pub readiness: Readiness,
 }
 
@@ -81,7 +107,16 @@ pub struct Gateway {
 
 impl Gateway {
     pub async fn bind(config: &Config) -> Result<Gateway, ServeError> {
-        let state = State::build(config)?;
+        Self::bind_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// As [`Gateway::bind`], with the clock that every `iat` / `exp` check reads.
+    pub async fn bind_with_clock(
+        config: &Config,
+        clock: SharedClock,
+    ) -> Result<Gateway, ServeError> {
+        let services = Services::new(config, clock);
+        let state = State::build(config, &services)?;
         let listen = config.server.listen;
         let listener = TcpListener::bind(listen)
             .await
@@ -107,6 +142,7 @@ impl Gateway {
             admin,
             shared: Arc::new(Shared {
                 state: ArcSwap::from_pointee(state),
+                services,
                 readiness: Readiness::default(),
             }),
             settings: ConnSettings {
@@ -140,9 +176,13 @@ impl Gateway {
             max_connections,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
+        // The admin listener outlives the drain, so probes see /readyz 503
+        // ("draining") instead of a refused connection.
+        let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
         if let Some(admin) = admin {
-            tokio::spawn(admin::serve(admin, shared.clone(), stop_rx.clone()));
+            tokio::spawn(admin::serve(admin, shared.clone(), admin_stop_rx));
         }
+        let sweeper = tokio::spawn(sweep_replay_store(shared.services.clone()));
         let permits = u32::try_from(max_connections).unwrap_or(u32::MAX);
         let slots = Arc::new(Semaphore::new(permits as usize));
         tokio::pin!(shutdown);
@@ -183,6 +223,7 @@ impl Gateway {
             "shutting down: draining in-flight requests"
         );
         let _ = stop_tx.send(true);
+        sweeper.abort();
         let drained = tokio::time::timeout(DRAIN_TIMEOUT, slots.acquire_many(permits))
             .await
             .is_ok();
@@ -194,6 +235,21 @@ impl Gateway {
                 "drain timeout reached; closing remaining connections"
             );
         }
+        let _ = admin_stop_tx.send(true);
+    }
+}
+
+/// Reclaims expired replay entries once a second, shard by shard.
+async fn sweep_replay_store(services: Services) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match &services.replay {
+            ReplayStore::Memory(m) => {
+                m.sweep(services.clock.now_unix());
+            }
+        }
     }
 }
 
@@ -204,7 +260,7 @@ pub struct Reloader(Arc<Shared>);
 impl Reloader {
     /// Builds the new state first; on any error the running one stays.
     pub fn reload(&self, config: &Config) -> Result<(), crate::tls::TlsError> {
-        let state = State::build(config)?;
+        let state = State::build(config, &self.0.services)?;
         self.0.state.store(Arc::new(state));
         Ok(())
     }

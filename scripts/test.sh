@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The test command: provides what the tests need when it is missing, then runs
+# the whole suite. Extra arguments go to `cargo test` (e.g. a test name).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() { command -v "$1" >/dev/null 2>&1; }
+apt_install() {
+  if need apt-get; then
+    echo "test.sh: installing $*" >&2
+    if [ "$(id -u)" -eq 0 ]; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    else
+      sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    fi
+  else
+    echo "test.sh: please install: $*" >&2
+    exit 1
+  fi
+}
+
+# The graceful-drain test signals the gateway with kill(1).
+need kill || apt_install procps
+
+cargo test --locked "$@"

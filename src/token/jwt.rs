@@ -1,0 +1,398 @@
+//! JWT access tokens (RFC 9068 §4), verified with the issuer's keys only:
+//!
+//! 1. compact JWS, strict base64url, JSON objects without duplicate members;
+//! 2. header `typ` is `at+jwt` or `application/at+jwt` (case-insensitive);
+//!    `crit` is refused;
+//! 3. `iss` names a configured issuer (exact match);
+//! 4. header `alg` is in that issuer's allow-list (never `none` or a MAC);
+//! 5. the signature verifies under one of the issuer's keys (by `kid`);
+//!    never the DPoP proof's key (RFC 9449 §11.5);
+//! 6. `exp` / `nbf` / `iat` against the clock with `leeway_secs`;
+//! 7. `aud` contains one of the issuer's `audiences` (when configured);
+//! 8. the RFC 9068 §2.2 claims `iss exp aud sub client_id iat jti` are present;
+//! 9. `cnf` is read into a [`Binding`].
+
+use serde_json::{Map, Value};
+
+use super::claims::{Binding, TokenClaims};
+use super::{Issuer, TokenError};
+use crate::jose::{Alg, CompactJws, Jkt};
+
+/// Longest token accepted (bytes), checked before any decoding.
+pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// Verifies a JWT access token against the configured issuers.
+pub fn verify(token: &str, issuers: &[Issuer], now: i64) -> Result<TokenClaims, TokenError> {
+    if token.matches('.').count() != 2 {
+        return Err(TokenError::NotJwt);
+    }
+    let jws = CompactJws::parse_with_limit(token, MAX_TOKEN_LEN)
+        .map_err(|e| TokenError::Malformed(e.to_string()))?;
+    let header = jws.header();
+    let claims = jws.payload();
+
+    let typ = header.get("typ").and_then(Value::as_str).unwrap_or("");
+    let typ_lc = typ.to_ascii_lowercase();
+    if typ_lc != "at+jwt" && typ_lc != "application/at+jwt" {
+        return Err(TokenError::Typ(crate::jose::clip(typ, 64)));
+    }
+    if header.contains_key("crit") {
+        return Err(TokenError::Malformed("crit is not supported".into()));
+    }
+    let iss = str_claim(claims, "iss")?;
+    let issuer = issuers
+        .iter()
+        .find(|i| i.issuer == iss)
+        .ok_or_else(|| TokenError::UnknownIssuer(crate::jose::clip(iss, 64)))?;
+    let alg_name = header.get("alg").and_then(Value::as_str).unwrap_or("");
+    let alg = Alg::from_jose(alg_name)
+        .filter(|a| issuer.algs.contains(*a))
+        .ok_or_else(|| TokenError::Alg(crate::jose::clip(alg_name, 64)))?;
+    let kid = header.get("kid").and_then(Value::as_str);
+    let keys = issuer.keys.load();
+    let mut candidates = keys.candidates(kid, alg).peekable();
+    if candidates.peek().is_none() {
+        return Err(TokenError::UnknownKey {
+            kid: kid.map(|k| crate::jose::clip(k, 64)),
+        });
+    }
+    let verified = candidates.any(|k| {
+        k.verify(alg, jws.signing_input().as_bytes(), jws.signature())
+            .is_ok()
+    });
+    if !verified {
+        return Err(TokenError::BadSignature);
+    }
+
+    let leeway = i64::try_from(issuer.leeway_secs).unwrap_or(i64::MAX);
+    let exp = int_claim(claims, "exp")?;
+    if now >= exp.saturating_add(leeway) {
+        return Err(TokenError::Expired { exp, now });
+    }
+    let nbf = optional_int(claims, "nbf")?;
+    if let Some(nbf) = nbf {
+        if nbf > now.saturating_add(leeway) {
+            return Err(TokenError::NotYetValid { nbf, now });
+        }
+    }
+    let iat = int_claim(claims, "iat")?;
+    if iat > now.saturating_add(leeway) {
+        return Err(TokenError::NotYetValid { nbf: iat, now });
+    }
+    check_audience(claims, &issuer.audiences)?;
+    for required in ["sub", "client_id", "jti"] {
+        str_claim(claims, required)?;
+    }
+    Ok(TokenClaims {
+        iss: iss.to_owned(),
+        exp,
+        nbf,
+        binding: binding(claims)?,
+        scope: claims
+            .get("scope")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        all: claims.clone(),
+    })
+}
+
+fn str_claim<'a>(
+    claims: &'a Map<String, Value>,
+    name: &'static str,
+) -> Result<&'a str, TokenError> {
+    match claims.get(name) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s),
+        Some(_) => Err(TokenError::ClaimType(name)),
+        None => Err(TokenError::MissingClaim(name)),
+    }
+}
+
+fn int_claim(claims: &Map<String, Value>, name: &'static str) -> Result<i64, TokenError> {
+    optional_int(claims, name)?.ok_or(TokenError::MissingClaim(name))
+}
+
+/// NumericDate (RFC 7519 §2): integer seconds; fractions are truncated.
+fn optional_int(
+    claims: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<i64>, TokenError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
+            .map(Some)
+            .ok_or(TokenError::ClaimType(name)),
+        Some(_) => Err(TokenError::ClaimType(name)),
+    }
+}
+
+fn check_audience(claims: &Map<String, Value>, audiences: &[String]) -> Result<(), TokenError> {
+    let aud: Vec<&str> = match claims.get("aud") {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
+        Some(_) => return Err(TokenError::ClaimType("aud")),
+        None => return Err(TokenError::MissingClaim("aud")),
+    };
+    if audiences.is_empty() || aud.iter().any(|a| audiences.iter().any(|want| want == a)) {
+        Ok(())
+    } else {
+        Err(TokenError::Audience)
+    }
+}
+
+fn binding(claims: &Map<String, Value>) -> Result<Binding, TokenError> {
+    match claims.get("cnf") {
+        None => Ok(Binding::Unbound),
+        Some(Value::Object(cnf)) => match cnf.get("jkt") {
+            Some(Value::String(jkt)) => Jkt::from_b64(jkt)
+                .map(Binding::Jkt)
+                .map_err(|_| TokenError::ClaimType("cnf.jkt")),
+            Some(_) => Err(TokenError::ClaimType("cnf.jkt")),
+            None => Ok(Binding::Unsupported),
+        },
+        Some(_) => Err(TokenError::ClaimType("cnf")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use crate::jose::{Alg, AlgSet, SigningKey};
+    use crate::token::KeySet;
+    use serde_json::json;
+
+    const NOW: i64 = 1_800_000_000;
+
+    struct Fixture {
+        as_key: SigningKey,
+        issuers: Vec<Issuer>,
+    }
+
+    fn fixture() -> Fixture {
+        let as_key = SigningKey::generate(Alg::Es256).unwrap();
+        let jwks = crate::mint::jwks(&as_key).to_string();
+        let issuers = vec![Issuer {
+            issuer: "https://as.test".into(),
+            audiences: vec!["https://api.test".into()],
+            algs: AlgSet::EMPTY.with(Alg::Es256).with(Alg::EdDsa),
+            leeway_secs: 30,
+            keys: arc_swap::ArcSwap::from_pointee(KeySet::parse(jwks.as_bytes()).unwrap()),
+        }];
+        Fixture { as_key, issuers }
+    }
+
+    fn claims() -> Value {
+        json!({
+            "iss": "https://as.test", "sub": "alice", "aud": "https://api.test",
+            "client_id": "app", "iat": NOW - 10, "exp": NOW + 300, "jti": "t1",
+            "scope": "read write",
+            "cnf": {"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}
+        })
+    }
+
+    fn header(f: &Fixture) -> Value {
+        json!({"typ": "at+jwt", "alg": "ES256", "kid": f.as_key.jkt().to_string()})
+    }
+
+    fn sign(f: &Fixture, header: &Value, claims: &Value) -> String {
+        f.as_key.sign_compact(header, claims).unwrap()
+    }
+
+    fn with(mut v: Value, key: &str, value: Value) -> Value {
+        v[key] = value;
+        v
+    }
+
+    fn without(mut v: Value, key: &str) -> Value {
+        v.as_object_mut().unwrap().remove(key);
+        v
+    }
+
+    #[test]
+    fn valid_token_yields_claims_and_binding() {
+        let f = fixture();
+        let t = verify(&sign(&f, &header(&f), &claims()), &f.issuers, NOW).unwrap();
+        assert_eq!(t.iss, "https://as.test");
+        assert_eq!(t.scope.as_deref(), Some("read write"));
+        assert_eq!(
+            t.binding,
+            Binding::Jkt(Jkt::from_b64("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I").unwrap())
+        );
+        assert!(t.has_scopes(&["read".into()]));
+        assert!(!t.has_scopes(&["admin".into()]));
+    }
+
+    #[test]
+    fn header_variants() {
+        let f = fixture();
+        let h = header(&f);
+        for typ in ["at+JWT", "application/at+jwt"] {
+            let t = sign(&f, &with(h.clone(), "typ", json!(typ)), &claims());
+            assert!(verify(&t, &f.issuers, NOW).is_ok(), "{typ}");
+        }
+        type Check = fn(&TokenError) -> bool;
+        let cases: Vec<(Value, Check)> = vec![
+            (with(h.clone(), "typ", json!("JWT")), |e| {
+                matches!(e, TokenError::Typ(_))
+            }),
+            (with(h.clone(), "typ", json!("dpop+jwt")), |e| {
+                matches!(e, TokenError::Typ(_))
+            }),
+            (without(h.clone(), "typ"), |e| {
+                matches!(e, TokenError::Typ(_))
+            }),
+            (with(h.clone(), "alg", json!("none")), |e| {
+                matches!(e, TokenError::Alg(_))
+            }),
+            (with(h.clone(), "alg", json!("HS256")), |e| {
+                matches!(e, TokenError::Alg(_))
+            }),
+            (with(h.clone(), "kid", json!("other")), |e| {
+                matches!(e, TokenError::UnknownKey { .. })
+            }),
+            (with(h.clone(), "crit", json!(["exp"])), |e| {
+                matches!(e, TokenError::Malformed(_))
+            }),
+        ];
+        for (header, check) in cases {
+            let t = sign(&f, &header, &claims());
+            let err = verify(&t, &f.issuers, NOW).unwrap_err();
+            assert!(check(&err), "{header}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn signed_by_another_key_is_refused() {
+        // E.g. the DPoP proof's own key (RFC 9449 §11.5).
+        let f = fixture();
+        let other = SigningKey::generate(Alg::Es256).unwrap();
+        let t = other.sign_compact(&header(&f), &claims()).unwrap();
+        assert_eq!(
+            verify(&t, &f.issuers, NOW).err(),
+            Some(TokenError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn claim_variants() {
+        let f = fixture();
+        let h = header(&f);
+        let c = claims();
+        let cases: Vec<(Value, TokenError)> = vec![
+            (
+                with(c.clone(), "exp", json!(NOW - 31)),
+                TokenError::Expired {
+                    exp: NOW - 31,
+                    now: NOW,
+                },
+            ),
+            (
+                with(c.clone(), "nbf", json!(NOW + 31)),
+                TokenError::NotYetValid {
+                    nbf: NOW + 31,
+                    now: NOW,
+                },
+            ),
+            (
+                with(c.clone(), "iss", json!("https://evil")),
+                TokenError::UnknownIssuer("https://evil".into()),
+            ),
+            (
+                with(c.clone(), "aud", json!("https://other")),
+                TokenError::Audience,
+            ),
+            (
+                with(c.clone(), "aud", json!(["a", "b"])),
+                TokenError::Audience,
+            ),
+            (without(c.clone(), "aud"), TokenError::MissingClaim("aud")),
+            (without(c.clone(), "sub"), TokenError::MissingClaim("sub")),
+            (
+                without(c.clone(), "client_id"),
+                TokenError::MissingClaim("client_id"),
+            ),
+            (without(c.clone(), "jti"), TokenError::MissingClaim("jti")),
+            (without(c.clone(), "exp"), TokenError::MissingClaim("exp")),
+            (
+                with(c.clone(), "exp", json!("soon")),
+                TokenError::ClaimType("exp"),
+            ),
+            (
+                with(c.clone(), "cnf", json!({"jkt": "short"})),
+                TokenError::ClaimType("cnf.jkt"),
+            ),
+            (
+                with(c.clone(), "cnf", json!("x")),
+                TokenError::ClaimType("cnf"),
+            ),
+        ];
+        for (claims, want) in cases {
+            let t = sign(&f, &h, &claims);
+            assert_eq!(verify(&t, &f.issuers, NOW).err(), Some(want), "{claims}");
+        }
+        // Leeway: 29 s past exp still valid.
+        let t = sign(&f, &h, &with(c.clone(), "exp", json!(NOW - 29)));
+        assert!(verify(&t, &f.issuers, NOW).is_ok());
+        // aud as an array containing ours.
+        let t = sign(
+            &f,
+            &h,
+            &with(c.clone(), "aud", json!(["x", "https://api.test"])),
+        );
+        assert!(verify(&t, &f.issuers, NOW).is_ok());
+    }
+
+    #[test]
+    fn bindings() {
+        let f = fixture();
+        let h = header(&f);
+        let t = sign(&f, &h, &without(claims(), "cnf"));
+        assert_eq!(
+            verify(&t, &f.issuers, NOW).unwrap().binding,
+            Binding::Unbound
+        );
+        let t = sign(&f, &h, &with(claims(), "cnf", json!({"x5t#S256": "abc"})));
+        assert_eq!(
+            verify(&t, &f.issuers, NOW).unwrap().binding,
+            Binding::Unsupported
+        );
+    }
+
+    #[test]
+    fn non_jwt_and_fig8_are_refused() {
+        let f = fixture();
+        // The RFC's opaque token has two dots but is not a JWT.
+        assert!(verify(
+            "Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU",
+            &f.issuers,
+            NOW
+        )
+        .is_err());
+        assert_eq!(
+            verify("opaque", &f.issuers, NOW).err(),
+            Some(TokenError::NotJwt)
+        );
+        // RFC 9449 Fig. 8: no typ at+jwt → refused (RFC 9068).
+        let fig8 = crate::jose::test_vectors::compact("rfc9449_fig8_jwt_access_token");
+        assert!(matches!(
+            verify(&fig8, &f.issuers, NOW),
+            Err(TokenError::Typ(_))
+        ));
+    }
+
+    #[test]
+    fn cache_never_serves_an_expired_token() {
+        let f = fixture();
+        let t = sign(&f, &header(&f), &with(claims(), "exp", json!(NOW + 60)));
+        let v = crate::token::TokenValidator::new(f.issuers);
+        let d = crate::auth::sha256(&t);
+        assert!(v.validate(&t, &d, NOW).is_ok());
+        assert!(v.validate(&t, &d, NOW + 60).is_ok(), "within leeway");
+        assert!(matches!(
+            v.validate(&t, &d, NOW + 90),
+            Err(TokenError::Expired { .. })
+        ));
+    }
+}
