@@ -19,7 +19,11 @@ apt_install() {
   fi
 }
 
-# The graceful-drain test signals the gateway with kill(1).
-need kill || apt_install procps
+# The graceful-drain test signals the gateway with kill(1); the Redis replay
+# tests start their own redis-server on an ephemeral loopback port.
+missing=()
+need kill || missing+=(procps)
+need redis-server || missing+=(redis-server)
+if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 
 cargo test --locked "$@"

@@ -86,6 +86,9 @@ pub enum Command {
         /// A server-provided nonce.
         #[arg(long, allow_hyphen_values = true)]
         nonce: Option<String>,
+        /// Print this many proofs, one per line, each with its own jti (for load tests).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+        count: u32,
     },
     /// Mint a TEST JWT access token (RFC 9068 shape, cnf.jkt set). For test
     /// environments only: real tokens come from your authorization server.

@@ -79,6 +79,7 @@ pub fn proof(
     url: &str,
     token: Option<&str>,
     nonce: Option<&str>,
+    count: u32,
 ) -> ExitCode {
     let key = match SigningKey::load(key, None) {
         Ok(k) => k,
@@ -91,11 +92,19 @@ pub fn proof(
         nonce,
         iat: now(),
     };
-    match mint::proof(&key, &spec) {
-        Ok(p) => {
-            println!("{p}");
-            ExitCode::SUCCESS
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for _ in 0..count {
+        let proof = match mint::proof(&key, &spec) {
+            Ok(p) => p,
+            Err(e) => return fail("proof", e),
+        };
+        if let Err(e) = writeln!(out, "{proof}") {
+            return fail("proof", e);
         }
+    }
+    match out.flush() {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail("proof", e),
     }
 }

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod dpop;
 pub mod jose;
 pub mod mint;
+pub mod nonce;
 pub mod proxy;
 pub mod replay;
 pub mod routing;

@@ -31,7 +31,15 @@ fn main() -> ExitCode {
             url,
             token,
             nonce,
-        } => commands::proof(&key, &method, &url, token.as_deref(), nonce.as_deref()),
+            count,
+        } => commands::proof(
+            &key,
+            &method,
+            &url,
+            token.as_deref(),
+            nonce.as_deref(),
+            count,
+        ),
         Command::Token {
             issuer_key,
             iss,

@@ -36,6 +36,10 @@ pub enum AuthError {
     /// The `(jkt, jti)` pair was seen within the window (§11.1).
     #[error("proof replayed: jti already used with this key")]
     Replayed,
+    /// Nonce mode: the proof's nonce is missing, not ours, expired, or its
+    /// `iat` is outside the window: 401 `use_dpop_nonce` with a fresh nonce (§9).
+    #[error("nonce: {0}")]
+    UseNonce(#[from] crate::nonce::NonceError),
     /// Access token checks: 401 `invalid_token`.
     #[error("token: {0}")]
     Token(#[from] TokenError),
@@ -75,4 +79,6 @@ pub struct AuthFailure {
     pub dual: bool,
     /// The `algs` challenge parameter, e.g. `ES256 EdDSA PS256`.
     pub algs: String,
+    /// A fresh nonce for the `DPoP-Nonce` header (`use_dpop_nonce` only).
+    pub nonce: Option<String>,
 }

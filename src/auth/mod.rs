@@ -11,6 +11,9 @@
 //!    the token-cache key;
 //! 3. proof parsing and claims: `typ`, `alg` allow-list, public `jwk` and its
 //!    thumbprint, `jti`, `htm`, `htu`, `iat`, `ath` (401 `invalid_dpop_proof`);
+//!    with `nonce = "required"`, the server nonce (an HMAC, microseconds) and
+//!    an `iat` outside the window answer 401 `use_dpop_nonce` with a fresh
+//!    `DPoP-Nonce`, so clients with a skewed clock recover (§9, §11.1);
 //! 4. access token (a cache hit in steady state) and its binding:
 //!    `cnf.jkt` = thumbprint of the proof key (401 `invalid_token`);
 //! 5. the proof's signature: the one expensive step (401 `invalid_dpop_proof`);
@@ -33,6 +36,7 @@ use crate::clock::SharedClock;
 use crate::config::{AuthMode, Config, RouteConfig};
 use crate::dpop::{self, Htu, ProofPolicy, ProofRequest};
 use crate::jose::Jkt;
+use crate::nonce::{Freshness, NonceError, Nonces};
 use crate::replay::{Recorded, ReplayKey, ReplayStore};
 use crate::token::{Binding, Issuer, TokenClaims, TokenValidator};
 use credentials::Credentials;
@@ -42,8 +46,14 @@ use credentials::Credentials;
 pub enum Authenticated {
     /// `auth = "none"`.
     Anonymous,
-    /// A valid DPoP proof for a token bound to its key.
-    Dpop { claims: Arc<TokenClaims>, jkt: Jkt },
+    /// A valid DPoP proof for a token bound to its key. `next_nonce` is set
+    /// when the proof's nonce is from the previous window (§8.2: the response
+    /// carries the next one).
+    Dpop {
+        claims: Arc<TokenClaims>,
+        jkt: Jkt,
+        next_nonce: Option<String>,
+    },
     /// An unbound Bearer token on a `dpop_or_bearer` route.
     Bearer { claims: Arc<TokenClaims> },
 }
@@ -59,6 +69,14 @@ impl Authenticated {
     pub fn jkt(&self) -> Option<&Jkt> {
         match self {
             Authenticated::Dpop { jkt, .. } => Some(jkt),
+            _ => None,
+        }
+    }
+
+    /// The nonce to send with the response (§8.2), if any.
+    pub fn next_nonce(&self) -> Option<&str> {
+        match self {
+            Authenticated::Dpop { next_nonce, .. } => next_nonce.as_deref(),
             _ => None,
         }
     }
@@ -80,6 +98,8 @@ pub struct Authenticator {
     replay: ReplayStore,
     /// How long a `(jkt, jti)` is remembered: max_age + max_skew (§11.1).
     replay_window_secs: i64,
+    /// Server nonces, when `nonce = "required"`.
+    nonces: Option<Nonces>,
     clock: SharedClock,
 }
 
@@ -116,6 +136,7 @@ impl Authenticator {
             tokens: TokenValidator::new(issuers),
             replay,
             replay_window_secs: i64::try_from(d.max_age_secs + d.max_skew_secs).unwrap_or(i64::MAX),
+            nonces: d.nonce.as_ref().map(Nonces::new),
             clock,
         }
     }
@@ -139,6 +160,10 @@ impl Authenticator {
     ) -> Result<Authenticated, AuthFailure> {
         let dual = route.auth == AuthMode::DpopOrBearer;
         let fail = |error: AuthError, mechanism: Mechanism| AuthFailure {
+            nonce: match (&error, &self.nonces) {
+                (AuthError::UseNonce(_), Some(n)) => Some(n.issue(self.clock.now_unix())),
+                _ => None,
+            },
             error,
             mechanism,
             dual,
@@ -200,7 +225,23 @@ impl Authenticator {
             htu: &htu,
             token_sha256: Some(&digest),
         };
-        let unverified = dpop::precheck(proof, &request, &self.policy, now)?;
+        let unverified = match dpop::precheck(proof, &request, &self.policy, now) {
+            Ok(u) => u,
+            Err(e) if e.is_freshness() && self.nonces.is_some() => {
+                return Err(AuthError::UseNonce(NonceError::Clock))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let next_nonce = match &self.nonces {
+            None => None,
+            Some(nonces) => {
+                let presented = unverified.nonce().ok_or(NonceError::Missing)?;
+                match nonces.check(presented, now)? {
+                    Freshness::Current => None,
+                    Freshness::Previous => Some(nonces.issue(now)),
+                }
+            }
+        };
         let claims = self.tokens.validate(token, &digest, now)?;
         match &claims.binding {
             Binding::Jkt(bound) if bound == unverified.jkt() => {}
@@ -224,6 +265,7 @@ impl Authenticator {
         Ok(Authenticated::Dpop {
             claims,
             jkt: proof.jkt().clone(),
+            next_nonce,
         })
     }
 }

@@ -59,13 +59,56 @@ pub struct DpopConfig {
     pub max_age_secs: u64,
     /// ... and at most this far in the future (default 10).
     pub max_skew_secs: u64,
+    /// Stateless server nonces (`nonce = "required"`, RFC 9449 §9).
+    pub nonce: Option<NonceConfig>,
+}
+
+/// `nonce = "required"`: HMAC secrets and the nonce window.
+#[derive(Clone)]
+pub struct NonceConfig {
+    /// The current secret first, then the previous one during a rollover.
+    pub secrets: Vec<Secret>,
+    /// Length of one nonce window (default 300): a nonce is accepted in the
+    /// window it was issued in and the next one.
+    pub lifetime_secs: u64,
+}
+
+impl std::fmt::Debug for NonceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NonceConfig")
+            .field("secrets", &self.secrets.len())
+            .field("lifetime_secs", &self.lifetime_secs)
+            .finish()
+    }
+}
+
+/// Secret bytes; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub Vec<u8>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 /// `[replay]`: where used `(jkt, jti)` pairs are remembered.
 #[derive(Debug, Clone)]
 pub struct ReplayConfig {
+    pub backend: ReplayBackend,
     /// Hard cap on live entries of the memory store (default 10,000,000).
     pub max_entries: usize,
+    /// Prefix of Redis keys (default `dpop-gateway:jti:`).
+    pub key_prefix: String,
+}
+
+/// Which replay store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayBackend {
+    /// In this process: sharded, bounded.
+    Memory,
+    /// Shared by every replica: `SET key 1 NX PX ttl` on one Redis primary.
+    Redis { url: String },
 }
 
 /// One `[[issuers]]` entry: a trusted authorization server.

@@ -59,6 +59,7 @@ pub struct RawDpop {
     pub max_skew_secs: Option<u64>,
     pub nonce: Option<String>,
     pub nonce_secret_file: Option<String>,
+    pub nonce_previous_secret_file: Option<String>,
     pub nonce_lifetime_secs: Option<u64>,
 }
 

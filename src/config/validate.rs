@@ -13,8 +13,9 @@ use ipnet::IpNet;
 use super::error::{ConfigProblem, Problems};
 use super::raw::{RawConfig, RawRoute, RawServer};
 use super::{
-    defaults, AdminConfig, AuthMode, Config, DpopConfig, IssuerConfig, Mode, PublicUrl,
-    ReplayConfig, RouteConfig, ServerConfig, TlsFiles, Upstream, UpstreamAuthorization,
+    defaults, AdminConfig, AuthMode, Config, DpopConfig, IssuerConfig, Mode, NonceConfig,
+    PublicUrl, ReplayBackend, ReplayConfig, RouteConfig, Secret, ServerConfig, TlsFiles, Upstream,
+    UpstreamAuthorization,
 };
 use crate::jose::{Alg, AlgSet};
 use crate::token::KeySet;
@@ -26,7 +27,7 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<ConfigProblem
         p.take("admin.listen", parse_addr(&a.listen))
             .map(|listen| AdminConfig { listen })
     });
-    let dpop = dpop(&raw, &mut p);
+    let dpop = dpop(&raw, base, &mut p);
     let replay = replay(&raw, &mut p);
     let issuers = issuers(&raw, base, &mut p);
     let mut routes = Vec::with_capacity(raw.routes.len());
@@ -139,7 +140,7 @@ fn server(raw: &RawServer, base: &Path, p: &mut Problems) -> Option<ServerConfig
     })
 }
 
-fn dpop(raw: &RawConfig, p: &mut Problems) -> DpopConfig {
+fn dpop(raw: &RawConfig, base: &Path, p: &mut Problems) -> DpopConfig {
     let d = &raw.dpop;
     let algs = match &d.algs {
         Some(names) => p
@@ -158,49 +159,154 @@ fn dpop(raw: &RawConfig, p: &mut Problems) -> DpopConfig {
             "must be at most 60 seconds (RFC 9449 §11.1: seconds or minutes; FAPI 2.0 caps it at 60)",
         );
     }
-    match d.nonce.as_deref() {
-        None | Some("off") => {}
-        Some("required") => p.push(
-            "dpop.nonce",
-            "\"required\" (server nonces) is not yet supported by this build; use \"off\"",
-        ),
-        Some(other) => p.push(
-            "dpop.nonce",
-            format!("must be \"off\" or \"required\", not {other:?}"),
-        ),
+    let lifetime_secs = d
+        .nonce_lifetime_secs
+        .unwrap_or(defaults::NONCE_LIFETIME_SECS);
+    if !(10..=86_400).contains(&lifetime_secs) {
+        p.push(
+            "dpop.nonce_lifetime_secs",
+            "must be between 10 and 86400 seconds",
+        );
     }
-    if d.nonce_lifetime_secs == Some(0) {
-        p.push("dpop.nonce_lifetime_secs", "must be at least 1 second");
-    }
+    let nonce = match d.nonce.as_deref() {
+        None | Some("off") => {
+            for (key, set) in [
+                ("nonce_secret_file", d.nonce_secret_file.is_some()),
+                (
+                    "nonce_previous_secret_file",
+                    d.nonce_previous_secret_file.is_some(),
+                ),
+            ] {
+                if set {
+                    p.push(format!("dpop.{key}"), "is set but dpop.nonce is \"off\"");
+                }
+            }
+            None
+        }
+        Some("required") => {
+            let current = match d.nonce_secret_file.as_deref() {
+                Some(f) => p.take("dpop.nonce_secret_file", read_secret(&resolve(base, f))),
+                None => {
+                    p.push(
+                        "dpop.nonce_secret_file",
+                        "is required when dpop.nonce = \"required\"",
+                    );
+                    None
+                }
+            };
+            let previous = d.nonce_previous_secret_file.as_deref().and_then(|f| {
+                p.take(
+                    "dpop.nonce_previous_secret_file",
+                    read_secret(&resolve(base, f)),
+                )
+            });
+            current.map(|current| NonceConfig {
+                secrets: std::iter::once(current).chain(previous).collect(),
+                lifetime_secs,
+            })
+        }
+        Some(other) => {
+            p.push(
+                "dpop.nonce",
+                format!("must be \"off\" or \"required\", not {other:?}"),
+            );
+            None
+        }
+    };
     DpopConfig {
         algs,
         max_age_secs,
         max_skew_secs,
+        nonce,
     }
+}
+
+/// Minimum length of a nonce secret, in bytes.
+const MIN_SECRET_LEN: usize = 32;
+
+/// A secret file: its bytes, with one trailing newline ignored.
+fn read_secret(path: &Path) -> Result<Secret, String> {
+    let mut bytes =
+        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+    }
+    if bytes.len() < MIN_SECRET_LEN {
+        return Err(format!(
+            "{} holds {} bytes; a secret needs at least {MIN_SECRET_LEN} \
+             (e.g. head -c 32 /dev/urandom | base64 > FILE)",
+            path.display(),
+            bytes.len()
+        ));
+    }
+    Ok(Secret(bytes))
 }
 
 fn replay(raw: &RawConfig, p: &mut Problems) -> ReplayConfig {
     let r = &raw.replay;
-    match r.backend.as_deref() {
-        None | Some("memory") => {}
-        Some("redis") => p.push(
-            "replay.backend",
-            "\"redis\" is not yet supported by this build; use \"memory\"",
-        ),
-        Some(other) => p.push(
-            "replay.backend",
-            format!("must be \"memory\" or \"redis\", not {other:?}"),
-        ),
-    }
     let max_entries = r.max_entries.unwrap_or(defaults::MAX_ENTRIES);
     if max_entries == 0 {
         p.push("replay.max_entries", "must be at least 1");
     }
-    if r.key_prefix.as_deref().is_some_and(str::is_empty) {
+    let key_prefix = r
+        .key_prefix
+        .clone()
+        .unwrap_or_else(|| defaults::KEY_PREFIX.to_string());
+    if key_prefix.is_empty() {
         p.push("replay.key_prefix", "must not be empty");
     }
+    let backend = match r.backend.as_deref() {
+        None | Some("memory") => {
+            if r.redis_url.is_some() {
+                p.push(
+                    "replay.redis_url",
+                    "is set but replay.backend is \"memory\"",
+                );
+            }
+            ReplayBackend::Memory
+        }
+        Some("redis") => match r.redis_url.as_deref() {
+            Some(url) => match p.take("replay.redis_url", parse_redis_url(url)) {
+                Some(()) => ReplayBackend::Redis {
+                    url: url.to_string(),
+                },
+                None => ReplayBackend::Memory,
+            },
+            None => {
+                p.push(
+                    "replay.redis_url",
+                    "is required when replay.backend = \"redis\"",
+                );
+                ReplayBackend::Memory
+            }
+        },
+        Some(other) => {
+            p.push(
+                "replay.backend",
+                format!("must be \"memory\" or \"redis\", not {other:?}"),
+            );
+            ReplayBackend::Memory
+        }
+    };
     ReplayConfig {
+        backend,
         max_entries: usize::try_from(max_entries).unwrap_or(usize::MAX),
+        key_prefix,
+    }
+}
+
+fn parse_redis_url(url: &str) -> Result<(), String> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|_| format!("{url:?} is not a URL like \"redis://127.0.0.1:6379/0\""))?;
+    match uri.scheme_str() {
+        Some("redis" | "rediss") if uri.authority().is_some() => Ok(()),
+        _ => Err(format!(
+            "{url:?}: use redis://host:port/db (or rediss:// for TLS)"
+        )),
     }
 }
 

@@ -13,6 +13,9 @@ pub enum GatewayError {
     /// The request cannot be turned into an upstream request (client: 400).
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    /// A gateway bug or inconsistent state (ours: 500).
+    #[error("internal error: {0}")]
+    Internal(&'static str),
     /// The upstream did not accept a connection (upstream: 502).
     #[error("upstream {upstream} unreachable: {reason}")]
     UpstreamConnect { upstream: String, reason: String },

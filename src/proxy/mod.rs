@@ -174,27 +174,28 @@ impl Pipeline {
         // 3. forward
         let upstream_req =
             self.upstream_request(req, route, conn, authority.as_deref(), &identity)?;
-        let client = self.upstreams.get(route).ok_or(GatewayError::BadRequest(
-            "no upstream client for this route",
-        ))?;
-        let upstream_name = format!("{}://{}", route.upstream.scheme, route.upstream.authority);
+        let client = self
+            .upstreams
+            .get(route)
+            .ok_or(GatewayError::Internal("no upstream client for this route"))?;
+        let upstream_name = || format!("{}://{}", route.upstream.scheme, route.upstream.authority);
         let resp =
             match tokio::time::timeout(self.upstream_timeout, client.request(upstream_req)).await {
                 Err(_) => {
                     return Err(GatewayError::UpstreamTimeout {
-                        upstream: upstream_name,
+                        upstream: upstream_name(),
                         secs: self.upstream_timeout.as_secs(),
                     })
                 }
                 Ok(Err(e)) if e.is_connect() => {
                     return Err(GatewayError::UpstreamConnect {
-                        upstream: upstream_name,
+                        upstream: upstream_name(),
                         reason: error_chain(&e),
                     })
                 }
                 Ok(Err(e)) => {
                     return Err(GatewayError::UpstreamProtocol {
-                        upstream: upstream_name,
+                        upstream: upstream_name(),
                         reason: error_chain(&e),
                     })
                 }
@@ -205,6 +206,17 @@ impl Pipeline {
         // 4. respond
         let (mut parts, body) = resp.into_parts();
         headers::remove_hop_by_hop(&mut parts.headers);
+        if let Some(v) = identity
+            .next_nonce()
+            .and_then(|n| HeaderValue::from_str(n).ok())
+        {
+            // §8.2: the next nonce, on a response that must not be cached.
+            parts.headers.insert(respond::DPOP_NONCE.clone(), v);
+            parts.headers.insert(
+                http::header::CACHE_CONTROL,
+                HeaderValue::from_static("no-store"),
+            );
+        }
         Ok(Response::from_parts(parts, body::boxed(body)))
     }
 

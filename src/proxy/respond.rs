@@ -25,6 +25,11 @@ pub fn classify(err: &GatewayError) -> (StatusCode, &'static str, &'static str) 
         ),
         GatewayError::Auth(f) => classify_auth(&f.error),
         GatewayError::BadRequest(why) => (StatusCode::BAD_REQUEST, "invalid_request", why),
+        GatewayError::Internal(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "internal gateway error",
+        ),
         GatewayError::UpstreamConnect { .. } => (
             StatusCode::BAD_GATEWAY,
             "bad_gateway",
@@ -61,6 +66,11 @@ pub fn classify_auth(err: &AuthError) -> (StatusCode, &'static str, &'static str
         ),
         AuthError::Proof(e) => (StatusCode::UNAUTHORIZED, IDP, e.description()),
         AuthError::Replayed => (StatusCode::UNAUTHORIZED, IDP, "DPoP proof already used"),
+        AuthError::UseNonce(_) => (
+            StatusCode::UNAUTHORIZED,
+            "use_dpop_nonce",
+            "Resource server requires nonce in DPoP proof",
+        ),
         AuthError::Token(e) => (StatusCode::UNAUTHORIZED, IT, e.description()),
         AuthError::KeyBinding { .. } => (StatusCode::UNAUTHORIZED, IT, "Invalid DPoP key binding"),
         AuthError::NotBound => (
@@ -134,7 +144,18 @@ fn add_auth_headers(
         ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static("WWW-Authenticate, DPoP-Nonce"),
     );
+    // Exactly one fresh nonce (§8: at most one DPoP-Nonce; no-store is set above).
+    if let Some(v) = f
+        .nonce
+        .as_deref()
+        .and_then(|n| HeaderValue::from_str(n).ok())
+    {
+        headers.insert(DPOP_NONCE.clone(), v);
+    }
 }
+
+/// The `DPoP-Nonce` response header (RFC 9449 §8.1).
+pub static DPOP_NONCE: http::HeaderName = http::HeaderName::from_static("dpop-nonce");
 
 /// A gateway-made JSON error response.
 pub fn json_error(status: StatusCode, code: &str, description: &str) -> Response<ProxyBody> {

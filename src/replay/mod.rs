@@ -9,10 +9,14 @@
 //! an atomic insert-if-absent, so parallel duplicates cannot both win.
 
 mod memory;
+mod redis;
+
+use std::sync::Arc;
 
 use ring::digest;
 
 pub use memory::MemoryReplayStore;
+pub use redis::RedisReplayStore;
 
 use crate::jose::Jkt;
 
@@ -58,10 +62,27 @@ pub enum ReplayError {
 /// The configured replay backend.
 #[derive(Debug, Clone)]
 pub enum ReplayStore {
-    Memory(std::sync::Arc<MemoryReplayStore>),
+    Memory(Arc<MemoryReplayStore>),
+    Redis(Arc<RedisReplayStore>),
 }
 
 impl ReplayStore {
+    /// Builds the configured backend (Redis is connected lazily).
+    /// `window_secs` is how long an entry lives (max_age + max_skew).
+    pub fn from_config(
+        config: &crate::config::ReplayConfig,
+        window_secs: i64,
+    ) -> Result<ReplayStore, String> {
+        Ok(match &config.backend {
+            crate::config::ReplayBackend::Memory => ReplayStore::Memory(Arc::new(
+                MemoryReplayStore::with_window(config.max_entries, window_secs),
+            )),
+            crate::config::ReplayBackend::Redis { url } => {
+                ReplayStore::Redis(Arc::new(RedisReplayStore::new(url, &config.key_prefix)?))
+            }
+        })
+    }
+
     /// Records `key` until `expires_at` (unix seconds) if it is absent.
     pub async fn record(
         &self,
@@ -71,6 +92,42 @@ impl ReplayStore {
     ) -> Result<Recorded, ReplayError> {
         match self {
             ReplayStore::Memory(m) => m.record(key, expires_at, now),
+            ReplayStore::Redis(r) => {
+                let ttl_secs = u64::try_from(expires_at.saturating_sub(now)).unwrap_or(0);
+                r.record(key, ttl_secs.saturating_mul(1000)).await
+            }
         }
+    }
+
+    /// Periodic upkeep, once a second: sweep expired memory entries, or probe
+    /// Redis so that `/readyz` follows it.
+    pub async fn maintain(&self, now: i64) {
+        match self {
+            ReplayStore::Memory(m) => {
+                m.sweep(now);
+            }
+            ReplayStore::Redis(r) => {
+                r.probe().await;
+            }
+        }
+    }
+
+    /// Whether the store can answer (for `/readyz`).
+    pub fn is_ready(&self) -> bool {
+        match self {
+            ReplayStore::Memory(_) => true,
+            ReplayStore::Redis(r) => r.is_healthy(),
+        }
+    }
+}
+
+/// `/readyz`: the replay backend answers.
+impl crate::admin::ReadinessCheck for ReplayStore {
+    fn name(&self) -> &str {
+        "replay_backend"
+    }
+
+    fn is_ready(&self) -> bool {
+        ReplayStore::is_ready(self)
     }
 }

@@ -24,7 +24,7 @@ use crate::admin::{self, Readiness};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::proxy::Pipeline;
-use crate::replay::{MemoryReplayStore, ReplayStore};
+use crate::replay::ReplayStore;
 
 pub use conn::ConnSettings;
 
@@ -41,6 +41,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error("replay store: {0}")]
+    Replay(String),
 }
 
 /// What a request needs that a reload may replace.
@@ -58,13 +60,13 @@ pub struct Services {
 }
 
 impl Services {
-    pub fn new(config: &Config, clock: SharedClock) -> Services {
-        Services {
+    /// Must run inside the tokio runtime (the Redis client is created here).
+    pub fn new(config: &Config, clock: SharedClock) -> Result<Services, ServeError> {
+        Ok(Services {
             clock,
-            replay: ReplayStore::Memory(Arc::new(MemoryReplayStore::new(
-                config.replay.max_entries,
-            ))),
-        }
+            replay: ReplayStore::from_config(&config.replay, replay_window_secs(config))
+                .map_err(ServeError::Replay)?,
+        })
     }
 }
 
@@ -86,6 +88,11 @@ impl State {
             tls,
         })
     }
+}
+
+/// How long a used proof is remembered: max_age + max_skew (RFC 9449 §11.1).
+pub fn replay_window_secs(config: &Config) -> i64 {
+    i64::try_from(config.dpop.max_age_secs + config.dpop.max_skew_secs).unwrap_or(i64::MAX)
 }
 
 /// State shared by every connection.
@@ -115,7 +122,7 @@ impl Gateway {
         config: &Config,
         clock: SharedClock,
     ) -> Result<Gateway, ServeError> {
-        let services = Services::new(config, clock);
+        let services = Services::new(config, clock)?;
         let state = State::build(config, &services)?;
         let listen = config.server.listen;
         let listener = TcpListener::bind(listen)
@@ -140,10 +147,14 @@ impl Gateway {
         Ok(Gateway {
             listener,
             admin,
-            shared: Arc::new(Shared {
-                state: ArcSwap::from_pointee(state),
-                services,
-                readiness: Readiness::default(),
+            shared: Arc::new({
+                let readiness = Readiness::default();
+                readiness.add(Arc::new(services.replay.clone()));
+                Shared {
+                    state: ArcSwap::from_pointee(state),
+                    services,
+                    readiness,
+                }
             }),
             settings: ConnSettings {
                 header_read_timeout: config.server.header_read_timeout,
@@ -239,17 +250,14 @@ impl Gateway {
     }
 }
 
-/// Reclaims expired replay entries once a second, shard by shard.
+/// Replay-store upkeep once a second: reclaim expired memory entries, or
+/// probe Redis so that `/readyz` follows it (and recovers with it).
 async fn sweep_replay_store(services: Services) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match &services.replay {
-            ReplayStore::Memory(m) => {
-                m.sweep(services.clock.now_unix());
-            }
-        }
+        services.replay.maintain(services.clock.now_unix()).await;
     }
 }
 

@@ -1,0 +1,106 @@
+//! The Redis replay backend, for replicas that must share one replay window:
+//! `SET <prefix><key> 1 NX PX <ttl>` is an atomic insert-if-absent on the
+//! server, so of two gateways that see the same proof at once exactly one
+//! gets `OK`.
+//!
+//! Consistency: this relies on a single Redis primary (or a cluster where one
+//! key lives on one primary). Redis replication is asynchronous, so a
+//! failover can lose the last writes: a proof recorded just before the
+//! primary died could be accepted once more after the replica is promoted,
+//! within its remaining window (seconds). Run Redis with persistence off or
+//! on; entries are short-lived either way.
+//!
+//! Failure is closed: a timeout, a refused connection or any error answers
+//! [`ReplayError::Unavailable`] (the gateway answers 503). The multiplexed
+//! connection reconnects by itself; a health probe keeps `/readyz` honest.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::{Recorded, ReplayError, ReplayKey};
+use crate::jose::b64;
+
+/// How long one Redis call may take before the request gets 503.
+pub const CALL_TIMEOUT: Duration = Duration::from_millis(500);
+
+pub struct RedisReplayStore {
+    conn: ConnectionManager,
+    prefix: String,
+    healthy: AtomicBool,
+}
+
+impl std::fmt::Debug for RedisReplayStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisReplayStore")
+            .field("prefix", &self.prefix)
+            .field("healthy", &self.is_healthy())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisReplayStore {
+    /// Prepares the connection without waiting for Redis: a gateway whose
+    /// Redis is down at start keeps running, not ready, until Redis answers.
+    /// Must be called inside a tokio runtime.
+    pub fn new(url: &str, prefix: &str) -> Result<RedisReplayStore, String> {
+        let client = redis::Client::open(url).map_err(|e| format!("redis_url: {e}"))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CALL_TIMEOUT))
+            .set_response_timeout(Some(CALL_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| format!("redis: {e}"))?;
+        Ok(RedisReplayStore {
+            conn,
+            prefix: prefix.to_string(),
+            healthy: AtomicBool::new(false),
+        })
+    }
+
+    fn key(&self, key: &ReplayKey) -> String {
+        format!("{}{}", self.prefix, b64::encode(key.as_bytes()))
+    }
+
+    /// `SET key 1 NX PX ttl_ms`: `OK` → fresh, nil → replayed.
+    pub async fn record(&self, key: ReplayKey, ttl_ms: u64) -> Result<Recorded, ReplayError> {
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(&key))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms.max(1));
+        let answer =
+            tokio::time::timeout(CALL_TIMEOUT, cmd.query_async::<Option<String>>(&mut conn)).await;
+        let result = match answer {
+            Ok(Ok(Some(_))) => Ok(Recorded::Fresh),
+            Ok(Ok(None)) => Ok(Recorded::Replayed),
+            Ok(Err(e)) => Err(ReplayError::Unavailable(format!("redis: {e}"))),
+            Err(_) => Err(ReplayError::Unavailable("redis: call timed out".into())),
+        };
+        self.healthy.store(result.is_ok(), Ordering::Release);
+        result
+    }
+
+    /// `PING`, bounded by [`CALL_TIMEOUT`]; updates the health flag.
+    pub async fn probe(&self) -> bool {
+        let mut conn = self.conn.clone();
+        let ok = matches!(
+            tokio::time::timeout(
+                CALL_TIMEOUT,
+                redis::cmd("PING").query_async::<String>(&mut conn)
+            )
+            .await,
+            Ok(Ok(_))
+        );
+        self.healthy.store(ok, Ordering::Release);
+        ok
+    }
+
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Acquire)
+    }
+}
