@@ -117,7 +117,7 @@ fn full_check(c: &mut Criterion, name: &str, alg: Alg) {
         .collect();
     let fresh = || {
         let store = ReplayStore::Memory(Arc::new(MemoryReplayStore::new(1_000_000)));
-        let auth = Authenticator::new(&s.config, s.clock.clone(), store);
+        let auth = Authenticator::new(&s.config, s.clock.clone(), store).unwrap();
         // Warm the token cache, as a steady client would.
         let warm = s.proofs[0].clone();
         let mut h = requests[0].clone();

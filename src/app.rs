@@ -66,11 +66,33 @@ pub fn run(path: &Path) -> ExitCode {
             routes = config.routes.len(),
             "dpop-gateway listening"
         );
+        warn_about_config(&config);
         tokio::spawn(reload_on_sighup(path.to_path_buf(), gateway.reloader()));
         crate::systemd::notify("READY=1");
         gateway.serve(shutdown_signal()).await;
         ExitCode::SUCCESS
     })
+}
+
+/// Valid but risky settings, said once at start.
+fn warn_about_config(config: &Config) {
+    use crate::config::{AuthMode, ReplayBackend};
+    let dpop_routes: Vec<&str> = config
+        .routes
+        .iter()
+        .filter(|r| r.auth != AuthMode::None && r.public_url.is_none() && r.host.is_none())
+        .map(|r| r.name.as_str())
+        .collect();
+    if config.server.public_url.is_none() && !dpop_routes.is_empty() {
+        tracing::warn!(
+            routes = ?dpop_routes,
+            "no public_url: the htu host is taken from the request's Host header; \
+             set server.public_url (or the route's) so proofs are bound to your real origin"
+        );
+    }
+    if config.replay.backend == ReplayBackend::Memory {
+        tracing::info!("replay store is in memory: with several replicas, use backend = \"redis\"");
+    }
 }
 
 /// Resolves on the first SIGTERM or SIGINT.

@@ -335,14 +335,14 @@ fn check_rejects_a_dpop_route_without_issuers() {
 #[test]
 fn check_refuses_incomplete_dpop_and_replay_settings() {
     let text = format!(
-        "{GOOD}\n[dpop]\nnonce = \"required\"\nalgs = [\"HS256\"]\n[replay]\nbackend = \"redis\"\n\n[[issuers]]\nissuer = \"https://as\"\njwks_url = \"https://as/jwks\"\n"
+        "{GOOD}\n[dpop]\nnonce = \"required\"\nalgs = [\"HS256\"]\n[replay]\nbackend = \"redis\"\n\n[[issuers]]\nissuer = \"https://as\"\njwks_url = \"http://as/jwks\"\n"
     );
     let (_dir, path) = config_file(&text);
     let out = check(&path);
     assert_problem(&out, "dpop.nonce_secret_file", &["required"]);
     assert_problem(&out, "dpop.algs", &["HS256"]);
     assert_problem(&out, "replay.redis_url", &["required"]);
-    assert_problem(&out, "issuers[0].jwks_url", &["not yet supported"]);
+    assert_problem(&out, "issuers[0].jwks_url", &["https"]);
 }
 
 #[test]

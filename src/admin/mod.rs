@@ -104,7 +104,14 @@ fn answer<B>(req: &Request<B>, shared: &Shared) -> Response<ProxyBody> {
     }
     match req.uri().path() {
         "/healthz" => json(StatusCode::OK, serde_json::json!({"status": "ok"})),
-        "/readyz" => match shared.readiness.status() {
+        "/readyz" => match shared.readiness.status().and_then(|()| {
+            let failing = shared.state.load().pipeline.not_ready();
+            if failing.is_empty() {
+                Ok(())
+            } else {
+                Err(failing)
+            }
+        }) {
             Ok(()) => json(StatusCode::OK, serde_json::json!({"status": "ready"})),
             Err(failing) => json(
                 StatusCode::SERVICE_UNAVAILABLE,

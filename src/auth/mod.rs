@@ -11,9 +11,11 @@
 //!    the token-cache key;
 //! 3. proof parsing and claims: `typ`, `alg` allow-list, public `jwk` and its
 //!    thumbprint, `jti`, `htm`, `htu`, `iat`, `ath` (401 `invalid_dpop_proof`);
-//!    with `nonce = "required"`, the server nonce (an HMAC, microseconds) and
-//!    an `iat` outside the window answer 401 `use_dpop_nonce` with a fresh
-//!    `DPoP-Nonce`, so clients with a skewed clock recover (§9, §11.1);
+//!    with `nonce = "required"`, a missing, forged or expired server nonce (an
+//!    HMAC check, microseconds) or an `iat` outside the window answers 401
+//!    `use_dpop_nonce` with a fresh `DPoP-Nonce` (§9). The `iat` window still
+//!    applies with nonces (rfc9449-checks case 54): a client whose clock is off
+//!    by more than the window keeps getting `use_dpop_nonce`;
 //! 4. access token (a cache hit in steady state) and its binding:
 //!    `cnf.jkt` = thumbprint of the proof key (401 `invalid_token`);
 //! 5. the proof's signature: the one expensive step (401 `invalid_dpop_proof`);
@@ -38,7 +40,7 @@ use crate::dpop::{self, Htu, ProofPolicy, ProofRequest};
 use crate::jose::Jkt;
 use crate::nonce::{Freshness, NonceError, Nonces};
 use crate::replay::{Recorded, ReplayKey, ReplayStore};
-use crate::token::{Binding, Issuer, TokenClaims, TokenValidator};
+use crate::token::{Binding, Issuer, TokenClaims, TokenError, TokenValidator};
 use credentials::Credentials;
 
 /// Who the request was authenticated as.
@@ -113,20 +115,18 @@ impl std::fmt::Debug for Authenticator {
 
 impl Authenticator {
     /// `replay` outlives config reloads (a reload must not forget used proofs).
-    pub fn new(config: &Config, clock: SharedClock, replay: ReplayStore) -> Authenticator {
+    pub fn new(
+        config: &Config,
+        clock: SharedClock,
+        replay: ReplayStore,
+    ) -> Result<Authenticator, String> {
         let issuers = config
             .issuers
             .iter()
-            .map(|i| Issuer {
-                issuer: i.issuer.clone(),
-                audiences: i.audiences.clone(),
-                algs: i.algs,
-                leeway_secs: i.leeway_secs,
-                keys: arc_swap::ArcSwap::from_pointee(i.keys.clone()),
-            })
-            .collect();
+            .map(Issuer::from_config)
+            .collect::<Result<Vec<_>, _>>()?;
         let d = &config.dpop;
-        Authenticator {
+        Ok(Authenticator {
             policy: ProofPolicy {
                 algs: d.algs,
                 max_age_secs: d.max_age_secs,
@@ -138,7 +138,17 @@ impl Authenticator {
             replay_window_secs: i64::try_from(d.max_age_secs + d.max_skew_secs).unwrap_or(i64::MAX),
             nonces: d.nonce.as_ref().map(Nonces::new),
             clock,
-        }
+        })
+    }
+
+    /// What keeps the gateway from being ready (issuer keys not loaded).
+    pub fn not_ready(&self) -> Vec<String> {
+        self.tokens.not_ready()
+    }
+
+    /// Periodic upkeep (changed `jwks_file`s).
+    pub fn maintain(&self) {
+        self.tokens.maintain();
     }
 
     pub fn replay_store(&self) -> &ReplayStore {
@@ -175,7 +185,8 @@ impl Authenticator {
         let creds = credentials::extract(req.headers, req.query).map_err(|e| {
             let mechanism = match e {
                 credentials::ShapeError::MultipleAuthorization
-                | credentials::ShapeError::TokenInQuery => Mechanism::Unknown,
+                | credentials::ShapeError::TokenInQuery
+                | credentials::ShapeError::ProofWithBearer => Mechanism::Unknown,
                 _ => Mechanism::Dpop,
             };
             fail(AuthError::Shape(e), mechanism)
@@ -187,6 +198,7 @@ impl Authenticator {
                     return Err(fail(AuthError::DpopRequired, Mechanism::Dpop));
                 }
                 self.bearer(route, token)
+                    .await
                     .map_err(|e| fail(e, Mechanism::Bearer))
             }
             Credentials::Dpop { token, proof } => self
@@ -196,12 +208,17 @@ impl Authenticator {
         }
     }
 
-    fn bearer(&self, route: &RouteConfig, token: &str) -> Result<Authenticated, AuthError> {
+    async fn bearer(&self, route: &RouteConfig, token: &str) -> Result<Authenticated, AuthError> {
         let now = self.clock.now_unix();
         let digest = sha256(token);
-        let claims = self.tokens.validate(token, &digest, now)?;
+        let claims = self.tokens.validate(token, &digest, now).await?;
+        let dpop_type = claims
+            .token_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("dpop"));
         match claims.binding {
-            Binding::Unbound => {}
+            Binding::Unbound if !dpop_type => {}
+            Binding::Unbound => return Err(AuthError::BoundAsBearer),
             // §7.2: a DPoP-bound token used as a bearer token MUST be rejected.
             Binding::Jkt(_) | Binding::Unsupported => return Err(AuthError::BoundAsBearer),
         }
@@ -242,7 +259,13 @@ impl Authenticator {
                 }
             }
         };
-        let claims = self.tokens.validate(token, &digest, now)?;
+        let claims = self.tokens.validate(token, &digest, now).await?;
+        // RFC 9449 §6.2: an introspected token_type, when present, must be DPoP.
+        if let Some(token_type) = &claims.token_type {
+            if !token_type.eq_ignore_ascii_case("dpop") {
+                return Err(TokenError::TokenType(crate::jose::clip(token_type, 32)).into());
+            }
+        }
         match &claims.binding {
             Binding::Jkt(bound) if bound == unverified.jkt() => {}
             Binding::Jkt(bound) => {

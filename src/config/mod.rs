@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use http::uri::{Authority, Scheme};
 use http::HeaderName;
+use http::Uri;
 use ipnet::IpNet;
 
 use crate::jose::AlgSet;
@@ -34,6 +35,7 @@ pub mod defaults {
     pub const MAX_ENTRIES: u64 = 10_000_000;
     pub const KEY_PREFIX: &str = "dpop-gateway:jti:";
     pub const JWKS_REFRESH_SECS: u64 = 300;
+    pub const INTROSPECTION_CACHE_SECS: u64 = 300;
     pub const LEEWAY_SECS: u64 = 30;
 }
 
@@ -120,9 +122,39 @@ pub struct IssuerConfig {
     pub algs: AlgSet,
     /// Tolerance for `exp` / `nbf` (default 30).
     pub leeway_secs: u64,
-    pub jwks_file: PathBuf,
-    /// The keys read from `jwks_file` during validation.
-    pub keys: KeySet,
+    /// Where the issuer's keys or verdicts come from.
+    pub source: TokenSource,
+    /// Extra trust root for the issuer's HTTPS endpoints.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// How an issuer's tokens are checked.
+#[derive(Debug, Clone)]
+pub enum TokenSource {
+    /// JWTs against a local JWKS file (re-read on SIGHUP and when it changes).
+    JwksFile { path: PathBuf, keys: KeySet },
+    /// JWTs against a JWKS fetched over HTTPS.
+    JwksUrl { url: Uri, refresh_secs: u64 },
+    /// Opaque tokens through RFC 7662 introspection.
+    Introspection {
+        url: Uri,
+        client: IntrospectionClient,
+    },
+    /// `discovery = true`: RFC 8414 / OIDC metadata gives `jwks_uri`, and
+    /// `introspection_endpoint` when client credentials are configured.
+    Discovery {
+        refresh_secs: u64,
+        client: Option<IntrospectionClient>,
+    },
+}
+
+/// Credentials and cache policy for introspection.
+#[derive(Debug, Clone)]
+pub struct IntrospectionClient {
+    pub client_id: String,
+    pub secret: Secret,
+    /// Longest a positive answer is reused (never beyond the token's `exp`).
+    pub cache_secs: u64,
 }
 
 #[derive(Debug)]

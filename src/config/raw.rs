@@ -84,6 +84,8 @@ pub struct RawIssuer {
     pub introspection_url: Option<String>,
     pub introspection_client_id: Option<String>,
     pub introspection_client_secret_file: Option<String>,
+    pub introspection_cache_secs: Option<u64>,
+    pub discovery: Option<bool>,
     pub ca_file: Option<String>,
     pub algs: Option<Vec<String>>,
     pub leeway_secs: Option<u64>,

@@ -11,11 +11,11 @@ use http::{HeaderName, Uri};
 use ipnet::IpNet;
 
 use super::error::{ConfigProblem, Problems};
-use super::raw::{RawConfig, RawRoute, RawServer};
+use super::raw::{RawConfig, RawIssuer, RawRoute, RawServer};
 use super::{
-    defaults, AdminConfig, AuthMode, Config, DpopConfig, IssuerConfig, Mode, NonceConfig,
-    PublicUrl, ReplayBackend, ReplayConfig, RouteConfig, Secret, ServerConfig, TlsFiles, Upstream,
-    UpstreamAuthorization,
+    defaults, AdminConfig, AuthMode, Config, DpopConfig, IntrospectionClient, IssuerConfig, Mode,
+    NonceConfig, PublicUrl, ReplayBackend, ReplayConfig, RouteConfig, Secret, ServerConfig,
+    TlsFiles, TokenSource, Upstream, UpstreamAuthorization,
 };
 use crate::jose::{Alg, AlgSet};
 use crate::token::KeySet;
@@ -226,6 +226,10 @@ const MIN_SECRET_LEN: usize = 32;
 
 /// A secret file: its bytes, with one trailing newline ignored.
 fn read_secret(path: &Path) -> Result<Secret, String> {
+    read_secret_min(path, MIN_SECRET_LEN)
+}
+
+fn read_secret_min(path: &Path, min_len: usize) -> Result<Secret, String> {
     let mut bytes =
         std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if bytes.last() == Some(&b'\n') {
@@ -234,9 +238,9 @@ fn read_secret(path: &Path) -> Result<Secret, String> {
             bytes.pop();
         }
     }
-    if bytes.len() < MIN_SECRET_LEN {
+    if bytes.len() < min_len {
         return Err(format!(
-            "{} holds {} bytes; a secret needs at least {MIN_SECRET_LEN} \
+            "{} holds {} bytes; this secret needs at least {min_len} \
              (e.g. head -c 32 /dev/urandom | base64 > FILE)",
             path.display(),
             bytes.len()
@@ -298,16 +302,20 @@ fn replay(raw: &RawConfig, p: &mut Problems) -> ReplayConfig {
     }
 }
 
+/// The same parser the gateway connects with (it does not connect here).
 fn parse_redis_url(url: &str) -> Result<(), String> {
-    let uri: Uri = url
-        .parse()
-        .map_err(|_| format!("{url:?} is not a URL like \"redis://127.0.0.1:6379/0\""))?;
-    match uri.scheme_str() {
-        Some("redis" | "rediss") if uri.authority().is_some() => Ok(()),
-        _ => Err(format!(
-            "{url:?}: use redis://host:port/db (or rediss:// for TLS)"
-        )),
+    if url.starts_with("rediss://") {
+        return Err(format!(
+            "{url:?}: TLS to Redis is not supported by this build; use redis:// over a \
+             private network or a local TLS tunnel"
+        ));
     }
+    if !url.starts_with("redis://") {
+        return Err(format!("{url:?}: use redis://host:port/db"));
+    }
+    redis::Client::open(url)
+        .map(|_| ())
+        .map_err(|e| format!("{url:?}: {e}"))
 }
 
 fn issuers(raw: &RawConfig, base: &Path, p: &mut Problems) -> Vec<IssuerConfig> {
@@ -323,17 +331,6 @@ fn issuers(raw: &RawConfig, base: &Path, p: &mut Problems) -> Vec<IssuerConfig> 
                 format!("duplicate issuer {:?}", r.issuer),
             );
         }
-        for (name, set) in [
-            ("jwks_url", r.jwks_url.is_some()),
-            ("introspection_url", r.introspection_url.is_some()),
-        ] {
-            if set {
-                p.push(
-                    format!("{key}.{name}"),
-                    "is not yet supported by this build; use jwks_file",
-                );
-            }
-        }
         let algs = match &r.algs {
             Some(names) => p.take(&format!("{key}.algs"), AlgSet::parse_list(names)),
             None => Some(
@@ -346,29 +343,163 @@ fn issuers(raw: &RawConfig, base: &Path, p: &mut Problems) -> Vec<IssuerConfig> 
         if leeway_secs > 300 {
             p.push(format!("{key}.leeway_secs"), "must be at most 300 seconds");
         }
-        let Some(file) = r.jwks_file.as_deref() else {
-            if r.jwks_url.is_none() && r.introspection_url.is_none() {
-                p.push(
-                    key.clone(),
-                    "needs exactly one of jwks_file, jwks_url, introspection_url",
-                );
-            }
-            continue;
-        };
-        let jwks_file = resolve(base, file);
-        let keys = p.take(&format!("{key}.jwks_file"), KeySet::load(&jwks_file));
-        if let (Some(algs), Some(keys)) = (algs, keys) {
+        let ca_file = r.ca_file.as_deref().and_then(|f| {
+            let path = resolve(base, f);
+            p.take(&format!("{key}.ca_file"), crate::tls::load_certs(&path))
+                .map(|_| path)
+        });
+        let source = token_source(r, &key, base, p);
+        if let (Some(algs), Some(source)) = (algs, source) {
             out.push(IssuerConfig {
                 issuer: r.issuer.clone(),
                 audiences: r.audiences.clone(),
                 algs,
                 leeway_secs,
-                jwks_file,
-                keys,
+                source,
+                ca_file,
             });
         }
     }
     out
+}
+
+/// Exactly one of `jwks_file`, `jwks_url`, `introspection_url`, or `discovery = true`.
+fn token_source(r: &RawIssuer, key: &str, base: &Path, p: &mut Problems) -> Option<TokenSource> {
+    let discovery = r.discovery.unwrap_or(false);
+    let chosen = [
+        r.jwks_file.is_some(),
+        r.jwks_url.is_some(),
+        r.introspection_url.is_some(),
+        discovery,
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
+    if chosen != 1 {
+        p.push(
+            key,
+            "needs exactly one of jwks_file, jwks_url, introspection_url or discovery = true",
+        );
+        return None;
+    }
+    let refresh_secs = r.jwks_refresh_secs.unwrap_or(defaults::JWKS_REFRESH_SECS);
+    if !(10..=86_400).contains(&refresh_secs) {
+        p.push(
+            format!("{key}.jwks_refresh_secs"),
+            "must be between 10 and 86400 seconds",
+        );
+    }
+    let has_client =
+        r.introspection_client_id.is_some() || r.introspection_client_secret_file.is_some();
+    let client = if r.introspection_url.is_some() || (discovery && has_client) {
+        introspection_client(r, key, base, p)
+    } else {
+        for (name, set) in [
+            (
+                "introspection_client_id",
+                r.introspection_client_id.is_some(),
+            ),
+            (
+                "introspection_client_secret_file",
+                r.introspection_client_secret_file.is_some(),
+            ),
+            (
+                "introspection_cache_secs",
+                r.introspection_cache_secs.is_some(),
+            ),
+        ] {
+            if set {
+                p.push(
+                    format!("{key}.{name}"),
+                    "applies only with introspection_url or discovery",
+                );
+            }
+        }
+        None
+    };
+    if r.jwks_refresh_secs.is_some() && r.jwks_url.is_none() && !discovery {
+        p.push(
+            format!("{key}.jwks_refresh_secs"),
+            "applies only with jwks_url or discovery",
+        );
+    }
+    if let Some(file) = r.jwks_file.as_deref() {
+        let path = resolve(base, file);
+        let keys = p.take(&format!("{key}.jwks_file"), KeySet::load(&path))?;
+        return Some(TokenSource::JwksFile { path, keys });
+    }
+    if let Some(url) = r.jwks_url.as_deref() {
+        let url = p.take(&format!("{key}.jwks_url"), https_url(url))?;
+        return Some(TokenSource::JwksUrl { url, refresh_secs });
+    }
+    if let Some(url) = r.introspection_url.as_deref() {
+        let url = p.take(&format!("{key}.introspection_url"), https_url(url))?;
+        return Some(TokenSource::Introspection {
+            url,
+            client: client?,
+        });
+    }
+    p.take(
+        &format!("{key}.discovery"),
+        crate::token::discovery::well_known_urls(&r.issuer),
+    )?;
+    Some(TokenSource::Discovery {
+        refresh_secs,
+        client,
+    })
+}
+
+fn introspection_client(
+    r: &RawIssuer,
+    key: &str,
+    base: &Path,
+    p: &mut Problems,
+) -> Option<IntrospectionClient> {
+    let client_id = match r.introspection_client_id.as_deref() {
+        Some(id) if !id.is_empty() => Some(id.to_string()),
+        _ => {
+            p.push(
+                format!("{key}.introspection_client_id"),
+                "is required for introspection",
+            );
+            None
+        }
+    };
+    let secret = match r.introspection_client_secret_file.as_deref() {
+        Some(f) => p.take(
+            &format!("{key}.introspection_client_secret_file"),
+            read_secret_min(&resolve(base, f), 1),
+        ),
+        None => {
+            p.push(
+                format!("{key}.introspection_client_secret_file"),
+                "is required for introspection",
+            );
+            None
+        }
+    };
+    let cache_secs = r
+        .introspection_cache_secs
+        .unwrap_or(defaults::INTROSPECTION_CACHE_SECS);
+    if cache_secs > 86_400 {
+        p.push(
+            format!("{key}.introspection_cache_secs"),
+            "must be at most 86400 seconds",
+        );
+    }
+    Some(IntrospectionClient {
+        client_id: client_id?,
+        secret: secret?,
+        cache_secs,
+    })
+}
+
+fn https_url(s: &str) -> Result<Uri, String> {
+    let uri: Uri = s.parse().map_err(|_| format!("{s:?} is not a URL"))?;
+    if uri.scheme_str() != Some("https") || uri.authority().is_none() {
+        return Err(format!("{s:?} must be an https:// URL"));
+    }
+    Ok(uri)
 }
 
 fn route(r: &RawRoute, key: &str, base: &Path, p: &mut Problems) -> Option<RouteConfig> {

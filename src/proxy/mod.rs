@@ -41,7 +41,7 @@ use crate::clock::SharedClock;
 use crate::config::{Config, Mode, PublicUrl, RouteConfig, UpstreamAuthorization};
 use crate::dpop::Htu;
 use crate::replay::ReplayStore;
-use crate::routing::{host_without_port, Router};
+use crate::routing::{host_without_port, is_canonical_path, routing_path, Router};
 
 /// What the pipeline knows about the connection a request came on.
 #[derive(Debug, Clone)]
@@ -62,6 +62,15 @@ pub struct Pipeline {
     upstream_timeout: Duration,
 }
 
+/// Why a pipeline could not be built from a (valid) config.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("{0}")]
+    Issuer(String),
+}
+
 /// The outcome of one request, for the access log.
 #[derive(Default)]
 struct Outcome<'a> {
@@ -80,17 +89,27 @@ impl Pipeline {
         config: &Config,
         clock: SharedClock,
         replay: ReplayStore,
-    ) -> Result<Pipeline, crate::tls::TlsError> {
+    ) -> Result<Pipeline, BuildError> {
         let connect_timeout = config.server.upstream_timeout.min(Duration::from_secs(10));
         let upstreams = upstream::Upstreams::new(config.routes.iter(), connect_timeout)?;
         Ok(Pipeline {
             router: Router::new(config.routes.clone()),
             upstreams,
-            auth: Authenticator::new(config, clock, replay),
+            auth: Authenticator::new(config, clock, replay).map_err(BuildError::Issuer)?,
             public_url: config.server.public_url.clone(),
             trusted_proxies: config.server.trusted_proxies.clone(),
             upstream_timeout: config.server.upstream_timeout,
         })
+    }
+
+    /// What keeps this pipeline from being ready, for `/readyz`.
+    pub fn not_ready(&self) -> Vec<String> {
+        self.auth.not_ready()
+    }
+
+    /// Periodic upkeep, once a second.
+    pub fn maintain(&self) {
+        self.auth.maintain();
     }
 
     /// Handles one request end to end and writes its access-log line.
@@ -107,7 +126,14 @@ impl Pipeline {
             Ok(resp) => resp,
             Err(err) => {
                 outcome.error = Some(err.to_string());
-                respond::error_response(&err)
+                let resp = respond::error_response(&err);
+                if method == http::Method::HEAD {
+                    // HTTP/2 clients treat DATA on a HEAD response as a protocol error.
+                    let (parts, _) = resp.into_parts();
+                    Response::from_parts(parts, body::full(bytes::Bytes::new()))
+                } else {
+                    resp
+                }
             }
         };
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -137,16 +163,22 @@ impl Pipeline {
         B: Body<Data = bytes::Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        // 1. route
+        // 1. route (on a path with one spelling only; see is_canonical_path)
+        if !is_canonical_path(req.uri().path()) {
+            return Err(GatewayError::BadRequest(
+                "request path is not in canonical form",
+            ));
+        }
         let authority = request_authority(&req);
         let host = authority.as_deref().map(host_without_port);
-        let route =
-            self.router
-                .route(host, req.uri().path())
-                .ok_or_else(|| GatewayError::NoRoute {
-                    host: host.map(str::to_owned),
-                    path: req.uri().path().to_owned(),
-                })?;
+        let path = routing_path(req.uri().path());
+        let route = self
+            .router
+            .route(host, &path)
+            .ok_or_else(|| GatewayError::NoRoute {
+                host: host.map(str::to_owned),
+                path: req.uri().path().to_owned(),
+            })?;
         outcome.route = Some(route.name.as_str());
 
         // 2. auth
@@ -158,7 +190,7 @@ impl Pipeline {
         let verdict = self
             .auth
             .authenticate(route, &view, || {
-                self.expected_htu(route, req.uri(), req.headers(), conn, authority.as_deref())
+                self.expected_htu(route, &path, req.headers(), conn, authority.as_deref())
             })
             .await;
         let identity = match (verdict, route.mode) {
@@ -206,6 +238,8 @@ impl Pipeline {
         // 4. respond
         let (mut parts, body) = resp.into_parts();
         headers::remove_hop_by_hop(&mut parts.headers);
+        // Nonces are the gateway's: an upstream's would break "at most one" (§8).
+        parts.headers.remove(&respond::DPOP_NONCE);
         if let Some(v) = identity
             .next_nonce()
             .and_then(|n| HeaderValue::from_str(n).ok())
@@ -272,12 +306,11 @@ impl Pipeline {
     fn expected_htu(
         &self,
         route: &RouteConfig,
-        uri: &Uri,
+        path: &str,
         headers: &HeaderMap,
         conn: &ConnInfo,
         authority: Option<&str>,
     ) -> Result<Htu, String> {
-        let path = uri.path();
         let htu = if let Some(public) = &route.public_url {
             let rest = if route.path_prefix == "/" {
                 path
@@ -358,7 +391,8 @@ fn request_authority<B>(req: &Request<B>) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error and its sources, joined with ": ".
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(inner) = cur {

@@ -14,6 +14,7 @@ use super::body::{full, ProxyBody};
 use super::error::GatewayError;
 use crate::auth::challenge::{www_authenticate, ChallengeError};
 use crate::auth::{AuthError, AuthFailure};
+use crate::token::TokenError;
 
 /// Status, `error` code and short client-facing description for a failure.
 pub fn classify(err: &GatewayError) -> (StatusCode, &'static str, &'static str) {
@@ -70,6 +71,11 @@ pub fn classify_auth(err: &AuthError) -> (StatusCode, &'static str, &'static str
             StatusCode::UNAUTHORIZED,
             "use_dpop_nonce",
             "Resource server requires nonce in DPoP proof",
+        ),
+        AuthError::Token(e @ TokenError::Unavailable(_)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            e.description(),
         ),
         AuthError::Token(e) => (StatusCode::UNAUTHORIZED, IT, e.description()),
         AuthError::KeyBinding { .. } => (StatusCode::UNAUTHORIZED, IT, "Invalid DPoP key binding"),

@@ -58,6 +58,72 @@ fn prefix_matches(prefix: &str, path: &str) -> bool {
     }
 }
 
+/// Whether a request path can be routed safely. Routing compares prefixes,
+/// so a path that another reader resolves differently could reach a DPoP
+/// route through a public one (`/public/../api`). Refused (400), never
+/// rewritten:
+///
+/// - not starting with `/`;
+/// - a `.` or `..` segment (also percent-encoded), or one starting with
+///   `.;` / `..;` (servlet containers strip path parameters first);
+/// - a malformed `%xx` escape, an encoded backslash or NUL, or a raw backslash
+///   (some servers treat it as `/`).
+///
+/// Escapes of unreserved characters (`%61` for `a`, `%7E` for `~`) are legal
+/// aliases (RFC 3986 §6.2.2.2): [`routing_path`] decodes them before matching.
+pub fn is_canonical_path(path: &str) -> bool {
+    if !path.starts_with('/') || path.contains('\\') {
+        return false;
+    }
+    let bytes = path.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            match decode_escape(bytes, i) {
+                Some(b'\\' | 0) | None => return false,
+                Some(_) => i += 3,
+            }
+        } else {
+            i += 1;
+        }
+    }
+    !routing_path(path)
+        .split('/')
+        .any(|seg| seg == "." || seg == ".." || seg.starts_with(".;") || seg.starts_with("..;"))
+}
+
+fn decode_escape(bytes: &[u8], at: usize) -> Option<u8> {
+    let hex = |j: usize| bytes.get(j).and_then(|c| char::from(*c).to_digit(16));
+    let (hi, lo) = (hex(at + 1)?, hex(at + 2)?);
+    u8::try_from(hi * 16 + lo).ok()
+}
+
+/// The path as routing sees it: escapes of unreserved characters decoded
+/// (RFC 3986 §6.2.2.2), everything else as received. The `htu` check
+/// normalises the same way, so both agree on which route a request is for.
+pub fn routing_path(path: &str) -> std::borrow::Cow<'_, str> {
+    if !path.contains('%') {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let bytes = path.as_bytes();
+    let mut out = String::with_capacity(path.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            if let Some(d) = decode_escape(bytes, i) {
+                if d.is_ascii_alphanumeric() || matches!(d, b'-' | b'.' | b'_' | b'~') {
+                    out.push(char::from(d));
+                    i += 3;
+                    continue;
+                }
+            }
+        }
+        out.push(char::from(b));
+        i += 1;
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Splits a `Host` / `:authority` value into its host part, without the port.
 /// IPv6 literals keep their brackets.
 pub fn host_without_port(authority: &str) -> &str {
@@ -160,6 +226,51 @@ mod tests {
         let r = Router::new(cfg.routes);
         assert!(r.route(Some("h"), "/b").is_none());
         assert!(r.route(Some("h"), "/").is_none());
+    }
+
+    #[test]
+    fn canonical_paths() {
+        let ok = [
+            "/",
+            "/api/x",
+            "/a%2Fb",
+            "/a%40b",
+            "/a/b/",
+            "//a",
+            "/a.b/c..d",
+            "/.well-known/x",
+            "/a;b",
+            "/%61pi/x",
+            "/a%7Eb",
+        ];
+        for path in ok {
+            assert!(is_canonical_path(path), "{path}");
+        }
+        let bad = [
+            "",
+            "*",
+            "api",
+            "/./api",
+            "/public/../api/x",
+            "/api/.",
+            "/api/..",
+            "/public/..;/api",
+            "/.;x/api",
+            "/%2e%2e/api",
+            "/%2E/api",
+            "/public/%2e%2e/api",
+            "/a%5Cb",
+            "/a\\b",
+            "/a%00b",
+            "/a%zzb",
+            "/a%2",
+            "/a%",
+        ];
+        for path in bad {
+            assert!(!is_canonical_path(path), "{path}");
+        }
+        assert_eq!(routing_path("/%61pi/%7e/%2F"), "/api/~/%2F");
+        assert_eq!(routing_path("/plain"), "/plain");
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub enum ServeError {
     Tls(#[from] crate::tls::TlsError),
     #[error("replay store: {0}")]
     Replay(String),
+    #[error(transparent)]
+    Build(#[from] crate::proxy::BuildError),
 }
 
 /// What a request needs that a reload may replace.
@@ -71,7 +73,7 @@ impl Services {
 }
 
 impl State {
-    pub fn build(config: &Config, services: &Services) -> Result<State, crate::tls::TlsError> {
+    pub fn build(config: &Config, services: &Services) -> Result<State, ServeError> {
         let tls = match &config.server.tls {
             Some(files) => Some(TlsAcceptor::from(crate::tls::server_config(
                 &files.cert,
@@ -193,7 +195,7 @@ impl Gateway {
         if let Some(admin) = admin {
             tokio::spawn(admin::serve(admin, shared.clone(), admin_stop_rx));
         }
-        let sweeper = tokio::spawn(sweep_replay_store(shared.services.clone()));
+        let sweeper = tokio::spawn(maintain(shared.clone()));
         let permits = u32::try_from(max_connections).unwrap_or(u32::MAX);
         let slots = Arc::new(Semaphore::new(permits as usize));
         tokio::pin!(shutdown);
@@ -250,14 +252,16 @@ impl Gateway {
     }
 }
 
-/// Replay-store upkeep once a second: reclaim expired memory entries, or
-/// probe Redis so that `/readyz` follows it (and recovers with it).
-async fn sweep_replay_store(services: Services) {
+/// Upkeep once a second: reclaim expired replay entries (or probe Redis so
+/// that `/readyz` follows it), and pick up changed `jwks_file`s.
+async fn maintain(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        let services = &shared.services;
         services.replay.maintain(services.clock.now_unix()).await;
+        shared.state.load().pipeline.maintain();
     }
 }
 
@@ -267,7 +271,7 @@ pub struct Reloader(Arc<Shared>);
 
 impl Reloader {
     /// Builds the new state first; on any error the running one stays.
-    pub fn reload(&self, config: &Config) -> Result<(), crate::tls::TlsError> {
+    pub fn reload(&self, config: &Config) -> Result<(), ServeError> {
         let state = State::build(config, &self.0.services)?;
         self.0.state.store(Arc::new(state));
         Ok(())

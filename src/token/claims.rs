@@ -24,6 +24,8 @@ pub struct TokenClaims {
     pub binding: Binding,
     /// Space-separated scopes as sent (RFC 9068 §2.2.3).
     pub scope: Option<String>,
+    /// Introspection's `token_type` (RFC 7662 §2.2), when given.
+    pub token_type: Option<String>,
     /// Every top-level claim, for identity headers.
     pub all: Map<String, Value>,
 }

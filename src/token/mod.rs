@@ -1,17 +1,32 @@
-//! Access-token validation. The [`TokenValidator`] checks a token once and
-//! caches the verified claims by the token's SHA-256 (the same digest the
-//! proof's `ath` is checked against) until the token's `exp`, so a steady
-//! client costs one signature verification per request (its proof), not two.
+//! Access-token validation. The [`TokenValidator`] routes a token to its
+//! issuer, checks it once and caches the verdict by the token's SHA-256 (the
+//! same digest the proof's `ath` is checked against), so a steady client
+//! costs one signature verification per request (its proof), not two.
 //!
-//! Sources: JWT access tokens (RFC 9068) verified against each issuer's
-//! `jwks_file`. The key set sits behind an `ArcSwap`, so a refreshed set
-//! (reload, or a fetched `jwks_url`) replaces it without locking requests.
+//! Sources, per `[[issuers]]` entry:
+//! - `jwks_file`: JWTs (RFC 9068) against a local key set, re-read on SIGHUP
+//!   and when the file changes;
+//! - `jwks_url` (or `discovery = true`): JWTs against a key set fetched over
+//!   HTTPS, refreshed periodically and on an unknown `kid` ([`remote`]);
+//! - `introspection_url` (or discovery with client credentials): opaque
+//!   tokens through RFC 7662 ([`introspect`]).
+//!
+//! Routing: a JWT goes to the issuer named by its `iss`; anything else (an
+//! opaque token, or a JWT whose `iss` is not configured) goes to the FIRST
+//! issuer in the file that introspects, if any. Tokens are never sent to more
+//! than one introspection endpoint.
 
 pub mod claims;
+pub mod discovery;
+mod http;
+pub mod introspect;
 mod jwks;
 pub mod jwt;
+pub mod remote;
 
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
@@ -19,7 +34,11 @@ use dashmap::DashMap;
 pub use claims::{Binding, TokenClaims};
 pub use jwks::{JwksError, KeySet};
 
+use crate::config::{IssuerConfig, TokenSource};
 use crate::jose::AlgSet;
+use http::HttpClient;
+use introspect::{Introspector, IntrospectorSettings};
+use remote::{Discovery, Endpoint, RemoteJwks};
 
 /// One trusted authorization server.
 #[derive(Debug)]
@@ -30,7 +49,175 @@ pub struct Issuer {
     pub audiences: Vec<String>,
     pub algs: AlgSet,
     pub leeway_secs: u64,
-    pub keys: ArcSwap<KeySet>,
+    /// The verification keys (empty for an introspection-only issuer, and
+    /// until a remote set is first loaded).
+    pub keys: Arc<ArcSwap<KeySet>>,
+    remote: Option<Arc<RemoteJwks>>,
+    introspection: Option<Arc<Introspector>>,
+    file: Option<WatchedFile>,
+}
+
+/// A `jwks_file` and the modification time of the version loaded.
+#[derive(Debug)]
+struct WatchedFile {
+    path: PathBuf,
+    modified: Mutex<Option<SystemTime>>,
+}
+
+impl Issuer {
+    /// An issuer with a fixed key set (tests, benches).
+    pub fn with_keys(
+        issuer: &str,
+        audiences: Vec<String>,
+        algs: AlgSet,
+        leeway_secs: u64,
+        keys: KeySet,
+    ) -> Issuer {
+        Issuer {
+            issuer: issuer.to_string(),
+            audiences,
+            algs,
+            leeway_secs,
+            keys: Arc::new(ArcSwap::from_pointee(keys)),
+            remote: None,
+            introspection: None,
+            file: None,
+        }
+    }
+
+    /// Builds an issuer and starts its background refresh, if any. Must run
+    /// inside the tokio runtime when the source is remote.
+    pub fn from_config(c: &IssuerConfig) -> Result<Issuer, String> {
+        let mut issuer = Issuer::with_keys(
+            &c.issuer,
+            c.audiences.clone(),
+            c.algs,
+            c.leeway_secs,
+            KeySet::default(),
+        );
+        let client = || {
+            HttpClient::new(c.ca_file.as_deref()).map_err(|e| format!("issuer {}: {e}", c.issuer))
+        };
+        match &c.source {
+            TokenSource::JwksFile { path, keys } => {
+                issuer.keys.store(Arc::new(keys.clone()));
+                issuer.file = Some(WatchedFile {
+                    path: path.clone(),
+                    modified: Mutex::new(std::fs::metadata(path).and_then(|m| m.modified()).ok()),
+                });
+            }
+            TokenSource::JwksUrl { url, refresh_secs } => {
+                issuer.remote = Some(remote_jwks(
+                    c,
+                    Endpoint::Fixed(url.clone()),
+                    client()?,
+                    &issuer.keys,
+                    *refresh_secs,
+                ));
+            }
+            TokenSource::Introspection { url, client: creds } => {
+                issuer.introspection = Some(Arc::new(introspector(
+                    c,
+                    Endpoint::Fixed(url.clone()),
+                    client()?,
+                    creds,
+                )?));
+            }
+            TokenSource::Discovery {
+                refresh_secs,
+                client: creds,
+            } => {
+                let http = client()?;
+                let discovery = Arc::new(Discovery::new(&c.issuer, http.clone()));
+                match creds {
+                    Some(creds) => {
+                        issuer.introspection = Some(Arc::new(introspector(
+                            c,
+                            Endpoint::Discovered(discovery),
+                            http,
+                            creds,
+                        )?));
+                    }
+                    None => {
+                        issuer.remote = Some(remote_jwks(
+                            c,
+                            Endpoint::Discovered(discovery),
+                            http,
+                            &issuer.keys,
+                            *refresh_secs,
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(issuer)
+    }
+
+    /// Not ready until a remote key set has been loaded once.
+    pub fn is_ready(&self) -> bool {
+        self.remote.as_ref().is_none_or(|r| r.is_loaded())
+    }
+
+    /// Re-reads a changed `jwks_file`; a file that no longer parses is
+    /// logged and the loaded keys stay.
+    pub fn reload_file_if_changed(&self) {
+        let Some(file) = &self.file else { return };
+        let Ok(modified) = std::fs::metadata(&file.path).and_then(|m| m.modified()) else {
+            return;
+        };
+        let Ok(mut seen) = file.modified.lock() else {
+            return;
+        };
+        if *seen == Some(modified) {
+            return;
+        }
+        *seen = Some(modified);
+        match KeySet::load(&file.path) {
+            Ok(keys) => {
+                tracing::info!(issuer = %self.issuer, keys = keys.len(), "jwks_file changed; keys reloaded");
+                self.keys.store(Arc::new(keys));
+            }
+            Err(e) => {
+                tracing::error!(issuer = %self.issuer, error = %e, "jwks_file changed but is invalid; keeping the loaded keys")
+            }
+        }
+    }
+}
+
+fn remote_jwks(
+    c: &IssuerConfig,
+    endpoint: Endpoint,
+    client: HttpClient,
+    keys: &Arc<ArcSwap<KeySet>>,
+    refresh_secs: u64,
+) -> Arc<RemoteJwks> {
+    let remote = Arc::new(RemoteJwks::new(
+        &c.issuer,
+        endpoint,
+        client,
+        keys.clone(),
+        Duration::from_secs(refresh_secs),
+    ));
+    remote.spawn_refresher();
+    remote
+}
+
+fn introspector(
+    c: &IssuerConfig,
+    endpoint: Endpoint,
+    client: HttpClient,
+    creds: &crate::config::IntrospectionClient,
+) -> Result<Introspector, String> {
+    Introspector::new(IntrospectorSettings {
+        issuer: &c.issuer,
+        audiences: &c.audiences,
+        leeway_secs: c.leeway_secs,
+        endpoint,
+        client,
+        client_id: &creds.client_id,
+        client_secret: &creds.secret.0,
+        cache_secs: creds.cache_secs,
+    })
 }
 
 /// Why a token was refused (all: 401 `invalid_token`).
@@ -60,6 +247,13 @@ pub enum TokenError {
     MissingClaim(&'static str),
     #[error("token claim {0} has the wrong type or value")]
     ClaimType(&'static str),
+    #[error("token is not active (introspection)")]
+    Inactive,
+    #[error("token_type {0:?} is not DPoP")]
+    TokenType(String),
+    /// The key set or introspection endpoint cannot answer: 503, never 200.
+    #[error("token source unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl TokenError {
@@ -77,6 +271,9 @@ impl TokenError {
             TokenError::NotYetValid { .. } => "Access token not yet valid",
             TokenError::Audience => "Access token audience not accepted",
             TokenError::MissingClaim(_) | TokenError::ClaimType(_) => "Access token claims invalid",
+            TokenError::Inactive => "Access token is not active",
+            TokenError::TokenType(_) => "Access token type must be DPoP",
+            TokenError::Unavailable(_) => "Token validation unavailable, retry later",
         }
     }
 }
@@ -85,11 +282,20 @@ impl TokenError {
 /// until expired entries are swept.
 const CACHE_CAP: usize = 100_000;
 
-/// Validates access tokens, with a cache of verified ones.
+/// Validates access tokens, with a cache of verified JWTs.
 #[derive(Debug)]
 pub struct TokenValidator {
     issuers: Vec<Issuer>,
-    cache: DashMap<[u8; 32], Arc<TokenClaims>>,
+    cache: DashMap<[u8; 32], CachedJwt>,
+}
+
+/// A verified JWT and the key set it was verified with: when the issuer's key
+/// set is replaced (rotation, refresh, changed file), the token is verified
+/// again, so a removed key stops working for tokens already seen.
+#[derive(Debug, Clone)]
+struct CachedJwt {
+    claims: Arc<TokenClaims>,
+    keys: Arc<KeySet>,
 }
 
 impl TokenValidator {
@@ -105,50 +311,107 @@ impl TokenValidator {
     }
 
     /// Validates `token` (whose SHA-256 is `digest`) at time `now`.
-    pub fn validate(
+    pub async fn validate(
         &self,
         token: &str,
         digest: &[u8; 32],
         now: i64,
     ) -> Result<Arc<TokenClaims>, TokenError> {
-        if let Some(hit) = self.cache.get(digest) {
-            let claims = hit.value().clone();
-            drop(hit);
-            return self.still_valid(claims, now);
+        let hit = self.cache.get(digest).map(|h| h.value().clone());
+        if let Some(hit) = hit {
+            if let Some(verdict) = self.still_valid(&hit, now) {
+                return verdict;
+            }
         }
-        let claims = Arc::new(jwt::verify(token, &self.issuers, now)?);
+        let by_iss =
+            jwt::peek_iss(token).and_then(|iss| self.issuers.iter().find(|i| i.issuer == iss));
+        let issuer = match by_iss {
+            Some(i) => i,
+            None => match self.issuers.iter().find(|i| i.introspection.is_some()) {
+                Some(i) => i,
+                // Neither a JWT from a known issuer nor an introspecting issuer.
+                None => return Err(self.unroutable(token)),
+            },
+        };
+        if let Some(introspection) = &issuer.introspection {
+            return introspection.introspect(token, digest, now).await;
+        }
+        let mut result = jwt::verify_for(token, issuer, now);
+        if let (Err(TokenError::UnknownKey { .. }), Some(remote)) = (&result, &issuer.remote) {
+            if remote.refetch_on_miss().await {
+                result = jwt::verify_for(token, issuer, now);
+            } else if !remote.is_loaded() {
+                return Err(TokenError::Unavailable(format!(
+                    "keys of {} not loaded yet",
+                    issuer.issuer
+                )));
+            }
+        }
+        let claims = Arc::new(result?);
         if self.cache.len() >= CACHE_CAP {
-            self.cache.retain(|_, c| c.exp > now);
+            self.cache.retain(|_, c| c.claims.exp > now);
         }
         if self.cache.len() < CACHE_CAP {
-            self.cache.insert(*digest, claims.clone());
+            let keys = issuer.keys.load_full();
+            self.cache.insert(
+                *digest,
+                CachedJwt {
+                    claims: claims.clone(),
+                    keys,
+                },
+            );
         }
         Ok(claims)
     }
 
-    /// A cached token is re-checked against the clock on every use: never a
-    /// stale accept after `exp`.
+    fn unroutable(&self, token: &str) -> TokenError {
+        match jwt::peek_iss(token) {
+            Some(iss) => TokenError::UnknownIssuer(crate::jose::clip(&iss, 64)),
+            None => TokenError::NotJwt,
+        }
+    }
+
+    /// A cached token is re-checked against the clock on every use (never a
+    /// stale accept after `exp`); `None` when its issuer's key set changed
+    /// since it was verified, so it must be verified again.
     fn still_valid(
         &self,
-        claims: Arc<TokenClaims>,
+        hit: &CachedJwt,
         now: i64,
-    ) -> Result<Arc<TokenClaims>, TokenError> {
-        let leeway = self
-            .issuers
-            .iter()
-            .find(|i| i.issuer == claims.iss)
-            .map_or(0, |i| i64::try_from(i.leeway_secs).unwrap_or(0));
+    ) -> Option<Result<Arc<TokenClaims>, TokenError>> {
+        let claims = &hit.claims;
+        let issuer = self.issuers.iter().find(|i| i.issuer == claims.iss)?;
+        if !Arc::ptr_eq(&issuer.keys.load(), &hit.keys) {
+            return None;
+        }
+        let leeway = i64::try_from(issuer.leeway_secs).unwrap_or(0);
         if now >= claims.exp.saturating_add(leeway) {
-            return Err(TokenError::Expired {
+            return Some(Err(TokenError::Expired {
                 exp: claims.exp,
                 now,
-            });
+            }));
         }
         if let Some(nbf) = claims.nbf {
             if nbf > now.saturating_add(leeway) {
-                return Err(TokenError::NotYetValid { nbf, now });
+                return Some(Err(TokenError::NotYetValid { nbf, now }));
             }
         }
-        Ok(claims)
+        Some(Ok(claims.clone()))
+    }
+
+    /// Issuers whose keys are not loaded yet (for `/readyz`).
+    pub fn not_ready(&self) -> Vec<String> {
+        self.issuers
+            .iter()
+            .filter(|i| !i.is_ready())
+            .map(|i| format!("issuer_keys:{}", i.issuer))
+            .collect()
+    }
+
+    /// Periodic upkeep: pick up changed `jwks_file`s.
+    pub fn maintain(&self) {
+        for issuer in &self.issuers {
+            issuer.reload_file_if_changed();
+        }
     }
 }

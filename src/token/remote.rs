@@ -1,0 +1,185 @@
+//! A key set fetched over HTTPS (`jwks_url`, or the `jwks_uri` found by
+//! discovery): loaded at start and every `jwks_refresh_secs`, and refetched
+//! when a token names an unknown `kid`, at most once per
+//! [`MIN_REFETCH_INTERVAL`] and single-flight (concurrent misses wait for one
+//! fetch). A failed fetch keeps the last good set; it is logged and counted.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use http::Uri;
+
+use super::discovery::{self, Metadata};
+use super::http::HttpClient;
+use super::KeySet;
+
+/// An unknown `kid` triggers at most one fetch per this interval.
+pub const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
+/// Retry delay while the first load has not succeeded.
+const RETRY_UNLOADED: Duration = Duration::from_secs(1);
+
+/// A URL given in the config, or one found by discovery.
+#[derive(Debug)]
+pub enum Endpoint {
+    Fixed(Uri),
+    Discovered(Arc<Discovery>),
+}
+
+/// Lazily fetched, then kept, issuer metadata.
+#[derive(Debug)]
+pub struct Discovery {
+    pub issuer: String,
+    pub client: HttpClient,
+    cell: tokio::sync::OnceCell<Metadata>,
+}
+
+impl Discovery {
+    pub fn new(issuer: &str, client: HttpClient) -> Discovery {
+        Discovery {
+            issuer: issuer.to_string(),
+            client,
+            cell: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The metadata; a failed discovery is retried on the next call.
+    pub async fn metadata(&self) -> Result<&Metadata, String> {
+        self.cell
+            .get_or_try_init(|| discovery::discover(&self.client, &self.issuer))
+            .await
+    }
+}
+
+pub struct RemoteJwks {
+    issuer: String,
+    endpoint: Endpoint,
+    client: HttpClient,
+    keys: Arc<ArcSwap<KeySet>>,
+    refresh: Duration,
+    loaded: AtomicBool,
+    /// Bumped on every successful load.
+    generation: AtomicU64,
+    failures: AtomicU64,
+    /// Held while fetching (single flight); the time of the last attempt.
+    last_attempt: tokio::sync::Mutex<Option<Instant>>,
+}
+
+impl std::fmt::Debug for RemoteJwks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteJwks")
+            .field("issuer", &self.issuer)
+            .field("loaded", &self.is_loaded())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RemoteJwks {
+    pub fn new(
+        issuer: &str,
+        endpoint: Endpoint,
+        client: HttpClient,
+        keys: Arc<ArcSwap<KeySet>>,
+        refresh: Duration,
+    ) -> RemoteJwks {
+        RemoteJwks {
+            issuer: issuer.to_string(),
+            endpoint,
+            client,
+            keys,
+            refresh,
+            loaded: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            last_attempt: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+
+    /// Failed fetches since start.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    async fn url(&self) -> Result<Uri, String> {
+        match &self.endpoint {
+            Endpoint::Fixed(u) => Ok(u.clone()),
+            Endpoint::Discovered(d) => d
+                .metadata()
+                .await?
+                .jwks_uri
+                .clone()
+                .ok_or_else(|| "the issuer's metadata has no jwks_uri".to_string()),
+        }
+    }
+
+    /// One fetch; on success the new set replaces the old one.
+    async fn fetch(&self) -> Result<(), String> {
+        let url = self.url().await?;
+        let body = self
+            .client
+            .get(&url)
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        let set = KeySet::parse(&body).map_err(|e| format!("{url}: {e}"))?;
+        tracing::info!(issuer = %self.issuer, keys = set.len(), "issuer keys loaded");
+        self.keys.store(Arc::new(set));
+        self.loaded.store(true, Ordering::Release);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    async fn attempt(&self, last: &mut Option<Instant>) -> bool {
+        *last = Some(Instant::now());
+        match self.fetch().await {
+            Ok(()) => true,
+            Err(e) => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(issuer = %self.issuer, error = %e, "key set fetch failed; keeping the last good keys");
+                false
+            }
+        }
+    }
+
+    /// Called on an unknown `kid`: `true` when a newer key set is in place
+    /// (fetched now, or by a concurrent miss we waited for).
+    pub async fn refetch_on_miss(&self) -> bool {
+        let seen = self.generation.load(Ordering::Acquire);
+        let mut last = self.last_attempt.lock().await;
+        if self.generation.load(Ordering::Acquire) != seen {
+            return true;
+        }
+        if last.is_some_and(|t| t.elapsed() < MIN_REFETCH_INTERVAL) {
+            return false;
+        }
+        self.attempt(&mut last).await
+    }
+
+    /// Loads now and then every `refresh`, until the issuer is dropped (a
+    /// reload builds new issuers and their own refreshers).
+    pub fn spawn_refresher(self: &Arc<Self>) {
+        let weak: Weak<RemoteJwks> = Arc::downgrade(self);
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                loop {
+                    let Some(me) = weak.upgrade() else { return };
+                    let ok = {
+                        let mut last = me.last_attempt.lock().await;
+                        me.attempt(&mut last).await
+                    };
+                    let wait = if ok || me.is_loaded() {
+                        me.refresh
+                    } else {
+                        RETRY_UNLOADED
+                    };
+                    drop(me);
+                    tokio::time::sleep(wait).await;
+                }
+            });
+        }
+    }
+}
