@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod dpop;
 pub mod jose;
+pub mod metrics;
 pub mod mint;
 pub mod nonce;
 pub mod proxy;

@@ -560,5 +560,22 @@ async fn admin_healthz_and_readyz() {
     let ans = gw.client(Alpn::Http1).get(&gw.https_url("/healthz")).await;
     assert_eq!(ans.status, 200);
     assert_eq!(up.last().path(), "/healthz");
+
+    // The proxied request above is counted in /metrics.
+    let ans = client.get(&gw.admin_url("/metrics")).await;
+    assert_eq!(ans.status, 200);
+    assert!(ans
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("application/openmetrics-text")));
+    let text = ans.text();
+    assert!(
+        text.contains("dpop_gateway_requests_total{route=\"all\",status=\"200\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dpop_gateway_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(text.contains("dpop_gateway_replay_backend_up"), "{text}");
     gw.shutdown().await;
 }

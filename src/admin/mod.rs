@@ -3,7 +3,7 @@
 //! - `GET /healthz`: 200 while the process runs.
 //! - `GET /readyz`: 200 when every readiness check passes (key sources loaded,
 //!   replay backend answering), 503 otherwise and while draining.
-//! - `GET /metrics`: Prometheus text format.
+//! - `GET /metrics`: Prometheus / OpenMetrics text (see `crate::metrics`).
 //!
 //! Anything else is 404.
 
@@ -118,6 +118,16 @@ fn answer<B>(req: &Request<B>, shared: &Shared) -> Response<ProxyBody> {
                 serde_json::json!({"status": "not_ready", "failing": failing}),
             ),
         },
+        "/metrics" => {
+            let mut resp = Response::new(full(crate::metrics::metrics().encode()));
+            resp.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            resp
+        }
         _ => json_error(StatusCode::NOT_FOUND, "not_found", "unknown admin endpoint"),
     }
 }

@@ -280,7 +280,11 @@ impl Authenticator {
         let proof = unverified.verify_signature()?;
         let key = ReplayKey::new(proof.jkt(), proof.jti());
         let expires_at = now.saturating_add(self.replay_window_secs);
-        match self.replay.record(key, expires_at, now).await? {
+        let recorded = self.replay.record(key, expires_at, now).await;
+        if let Err(crate::replay::ReplayError::Full { .. }) = recorded {
+            crate::metrics::metrics().replay_full.inc();
+        }
+        match recorded? {
             Recorded::Fresh => {}
             Recorded::Replayed => return Err(AuthError::Replayed),
         }

@@ -136,7 +136,19 @@ impl Pipeline {
                 }
             }
         };
-        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let elapsed = started.elapsed().as_secs_f64();
+        let latency_ms = elapsed * 1000.0;
+        let m = crate::metrics::metrics();
+        let route = outcome.route.unwrap_or("-").to_string();
+        m.requests
+            .get_or_create(&crate::metrics::RouteStatus {
+                route: route.clone(),
+                status: resp.status().as_u16(),
+            })
+            .inc();
+        m.duration
+            .get_or_create(&crate::metrics::RouteLabel { route })
+            .observe(elapsed);
         tracing::info!(
             target: "access",
             route = outcome.route.unwrap_or("-"),
@@ -193,6 +205,16 @@ impl Pipeline {
                 self.expected_htu(route, &path, req.headers(), conn, authority.as_deref())
             })
             .await;
+        if let Err(failure) = &verdict {
+            let (_, code, _) = respond::classify_auth(&failure.error);
+            crate::metrics::metrics()
+                .auth_failures
+                .get_or_create(&crate::metrics::RouteError {
+                    route: route.name.clone(),
+                    error: code.to_string(),
+                })
+                .inc();
+        }
         let identity = match (verdict, route.mode) {
             (Ok(identity), _) => identity,
             (Err(failure), Mode::Enforce) => return Err(failure.into()),

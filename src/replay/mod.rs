@@ -102,14 +102,19 @@ impl ReplayStore {
     /// Periodic upkeep, once a second: sweep expired memory entries, or probe
     /// Redis so that `/readyz` follows it.
     pub async fn maintain(&self, now: i64) {
+        let metrics = crate::metrics::metrics();
         match self {
             ReplayStore::Memory(m) => {
                 m.sweep(now);
+                metrics
+                    .replay_entries
+                    .set(i64::try_from(m.len()).unwrap_or(i64::MAX));
             }
             ReplayStore::Redis(r) => {
                 r.probe().await;
             }
         }
+        metrics.replay_up.set(i64::from(self.is_ready()));
     }
 
     /// Whether the store can answer (for `/readyz`).

@@ -139,6 +139,12 @@ impl RemoteJwks {
             Ok(()) => true,
             Err(e) => {
                 self.failures.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::metrics()
+                    .jwks_fetch_failures
+                    .get_or_create(&crate::metrics::IssuerLabel {
+                        issuer: self.issuer.clone(),
+                    })
+                    .inc();
                 tracing::warn!(issuer = %self.issuer, error = %e, "key set fetch failed; keeping the last good keys");
                 false
             }
