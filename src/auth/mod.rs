@@ -141,6 +141,11 @@ impl Authenticator {
         })
     }
 
+    /// After a config reload: keep the previous issuers' last good remote keys.
+    pub fn inherit(&self, previous: &Authenticator) {
+        self.tokens.inherit(&previous.tokens);
+    }
+
     /// What keeps the gateway from being ready (issuer keys not loaded).
     pub fn not_ready(&self) -> Vec<String> {
         self.tokens.not_ready()
@@ -309,7 +314,12 @@ fn check_scopes(route: &RouteConfig, claims: &TokenClaims) -> Result<(), AuthErr
 
 /// `SHA-256(token)` over the token exactly as sent (the `ath` input, §4.2).
 pub fn sha256(token: &str) -> [u8; 32] {
+    sha256_bytes(token.as_bytes())
+}
+
+/// SHA-256 of some bytes.
+pub fn sha256_bytes(bytes: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
-    out.copy_from_slice(digest::digest(&digest::SHA256, token.as_bytes()).as_ref());
+    out.copy_from_slice(digest::digest(&digest::SHA256, bytes).as_ref());
     out
 }

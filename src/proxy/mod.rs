@@ -102,6 +102,12 @@ impl Pipeline {
         })
     }
 
+    /// After a config reload: carry over what the previous pipeline learned
+    /// (remote issuer keys), so a reload during an outage changes nothing.
+    pub fn inherit(&self, previous: &Pipeline) {
+        self.auth.inherit(&previous.auth);
+    }
+
     /// What keeps this pipeline from being ready, for `/readyz`.
     pub fn not_ready(&self) -> Vec<String> {
         self.auth.not_ready()

@@ -273,6 +273,7 @@ impl Reloader {
     /// Builds the new state first; on any error the running one stays.
     pub fn reload(&self, config: &Config) -> Result<(), ServeError> {
         let state = State::build(config, &self.0.services)?;
+        state.pipeline.inherit(&self.0.state.load().pipeline);
         self.0.state.store(Arc::new(state));
         Ok(())
     }

@@ -111,18 +111,19 @@ impl Introspector {
             .get_or_init(|| async { self.call(token, now).await })
             .await
             .clone();
+        // Cache first, then leave the flight, so no request slips between.
+        if let Ok(cached) = &outcome {
+            if self.cache.len() >= CACHE_CAP {
+                self.cache.retain(|_, c| c.until > now);
+            }
+            if self.cache.len() < CACHE_CAP {
+                self.cache.insert(*digest, cached.clone());
+            }
+        }
         self.inflight
             .remove_if(digest, |_, current| Arc::ptr_eq(current, &cell));
         match outcome {
-            Ok(cached) => {
-                if self.cache.len() >= CACHE_CAP {
-                    self.cache.retain(|_, c| c.until > now);
-                }
-                if self.cache.len() < CACHE_CAP {
-                    self.cache.insert(*digest, cached.clone());
-                }
-                cached.verdict
-            }
+            Ok(cached) => cached.verdict,
             Err(reason) => Err(TokenError::Unavailable(reason)),
         }
     }

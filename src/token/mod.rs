@@ -26,7 +26,7 @@ pub mod remote;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
@@ -57,12 +57,15 @@ pub struct Issuer {
     file: Option<WatchedFile>,
 }
 
-/// A `jwks_file` and the modification time of the version loaded.
+/// A `jwks_file` and the SHA-256 of the content last read (loaded or refused).
 #[derive(Debug)]
 struct WatchedFile {
     path: PathBuf,
-    modified: Mutex<Option<SystemTime>>,
+    seen: Mutex<Option<[u8; 32]>>,
 }
+
+/// Largest `jwks_file` re-read by the watcher.
+const MAX_JWKS_FILE: u64 = 1024 * 1024;
 
 impl Issuer {
     /// An issuer with a fixed key set (tests, benches).
@@ -103,7 +106,11 @@ impl Issuer {
                 issuer.keys.store(Arc::new(keys.clone()));
                 issuer.file = Some(WatchedFile {
                     path: path.clone(),
-                    modified: Mutex::new(std::fs::metadata(path).and_then(|m| m.modified()).ok()),
+                    seen: Mutex::new(
+                        std::fs::read(path)
+                            .ok()
+                            .map(|b| crate::auth::sha256_bytes(&b)),
+                    ),
                 });
             }
             TokenSource::JwksUrl { url, refresh_secs } => {
@@ -158,21 +165,26 @@ impl Issuer {
         self.remote.as_ref().is_none_or(|r| r.is_loaded())
     }
 
-    /// Re-reads a changed `jwks_file`; a file that no longer parses is
-    /// logged and the loaded keys stay.
+    /// Re-reads a changed `jwks_file` (compared by content, not timestamps,
+    /// so a fixed file is picked up even with an unchanged mtime); a file that
+    /// no longer parses is logged once and the loaded keys stay.
     pub fn reload_file_if_changed(&self) {
         let Some(file) = &self.file else { return };
-        let Ok(modified) = std::fs::metadata(&file.path).and_then(|m| m.modified()) else {
-            return;
-        };
-        let Ok(mut seen) = file.modified.lock() else {
-            return;
-        };
-        if *seen == Some(modified) {
+        if std::fs::metadata(&file.path).map_or(true, |m| m.len() > MAX_JWKS_FILE) {
             return;
         }
-        *seen = Some(modified);
-        match KeySet::load(&file.path) {
+        let Ok(bytes) = std::fs::read(&file.path) else {
+            return;
+        };
+        let digest = crate::auth::sha256_bytes(&bytes);
+        let Ok(mut seen) = file.seen.lock() else {
+            return;
+        };
+        if *seen == Some(digest) {
+            return;
+        }
+        *seen = Some(digest);
+        match KeySet::parse(&bytes) {
             Ok(keys) => {
                 tracing::info!(issuer = %self.issuer, keys = keys.len(), "jwks_file changed; keys reloaded");
                 self.keys.store(Arc::new(keys));
@@ -180,6 +192,14 @@ impl Issuer {
             Err(e) => {
                 tracing::error!(issuer = %self.issuer, error = %e, "jwks_file changed but is invalid; keeping the loaded keys")
             }
+        }
+    }
+
+    /// After a config reload: keep the last good remote keys of the issuer
+    /// this one replaces until the new fetcher loads.
+    pub fn inherit(&self, previous: &Issuer) {
+        if let (Some(new), Some(old)) = (&self.remote, &previous.remote) {
+            new.inherit(old);
         }
     }
 }
@@ -310,6 +330,15 @@ impl TokenValidator {
         &self.issuers
     }
 
+    /// After a config reload: start from the previous validator's remote keys.
+    pub fn inherit(&self, previous: &TokenValidator) {
+        for issuer in &self.issuers {
+            if let Some(old) = previous.issuers.iter().find(|o| o.issuer == issuer.issuer) {
+                issuer.inherit(old);
+            }
+        }
+    }
+
     /// Validates `token` (whose SHA-256 is `digest`) at time `now`.
     pub async fn validate(
         &self,
@@ -336,9 +365,12 @@ impl TokenValidator {
         if let Some(introspection) = &issuer.introspection {
             return introspection.introspect(token, digest, now).await;
         }
+        let generation = issuer.remote.as_ref().map(|r| r.generation());
         let mut result = jwt::verify_for(token, issuer, now);
-        if let (Err(TokenError::UnknownKey { .. }), Some(remote)) = (&result, &issuer.remote) {
-            if remote.refetch_on_miss().await {
+        if let (Err(TokenError::UnknownKey { .. }), Some(remote), Some(seen)) =
+            (&result, &issuer.remote, generation)
+        {
+            if remote.refetch_on_miss(seen).await {
                 result = jwt::verify_for(token, issuer, now);
             } else if !remote.is_loaded() {
                 return Err(TokenError::Unavailable(format!(

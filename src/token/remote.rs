@@ -62,7 +62,10 @@ pub struct RemoteJwks {
     /// Bumped on every successful load.
     generation: AtomicU64,
     failures: AtomicU64,
-    /// Held while fetching (single flight); the time of the last attempt.
+    /// Orders key-set stores against [`RemoteJwks::inherit`].
+    store: std::sync::Mutex<()>,
+    /// Held while fetching (single flight); the time of the last fetch
+    /// triggered by an unknown `kid` (periodic loads do not count).
     last_attempt: tokio::sync::Mutex<Option<Instant>>,
 }
 
@@ -92,6 +95,7 @@ impl RemoteJwks {
             loaded: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            store: std::sync::Mutex::new(()),
             last_attempt: tokio::sync::Mutex::new(None),
         }
     }
@@ -127,14 +131,14 @@ impl RemoteJwks {
             .map_err(|e| format!("{url}: {e}"))?;
         let set = KeySet::parse(&body).map_err(|e| format!("{url}: {e}"))?;
         tracing::info!(issuer = %self.issuer, keys = set.len(), "issuer keys loaded");
+        let _order = self.store.lock().unwrap_or_else(|p| p.into_inner());
         self.keys.store(Arc::new(set));
         self.loaded.store(true, Ordering::Release);
         self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
-    async fn attempt(&self, last: &mut Option<Instant>) -> bool {
-        *last = Some(Instant::now());
+    async fn attempt(&self) -> bool {
         match self.fetch().await {
             Ok(()) => true,
             Err(e) => {
@@ -151,10 +155,16 @@ impl RemoteJwks {
         }
     }
 
-    /// Called on an unknown `kid`: `true` when a newer key set is in place
-    /// (fetched now, or by a concurrent miss we waited for).
-    pub async fn refetch_on_miss(&self) -> bool {
-        let seen = self.generation.load(Ordering::Acquire);
+    /// The key-set generation; read it before verifying, pass it to
+    /// [`RemoteJwks::refetch_on_miss`].
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Called on an unknown `kid` seen with key-set generation `seen`: `true`
+    /// when a newer key set is in place (fetched now, or by a concurrent miss
+    /// or refresh that finished meanwhile).
+    pub async fn refetch_on_miss(&self, seen: u64) -> bool {
         let mut last = self.last_attempt.lock().await;
         if self.generation.load(Ordering::Acquire) != seen {
             return true;
@@ -162,7 +172,29 @@ impl RemoteJwks {
         if last.is_some_and(|t| t.elapsed() < MIN_REFETCH_INTERVAL) {
             return false;
         }
-        self.attempt(&mut last).await
+        *last = Some(Instant::now());
+        self.attempt().await
+    }
+
+    /// Starts from the keys of the issuer this one replaces (a config reload),
+    /// so a reload during an outage keeps the last good keys.
+    pub fn inherit(&self, previous: &RemoteJwks) {
+        if !previous.is_loaded() || previous.endpoint_id() != self.endpoint_id() {
+            return;
+        }
+        let _order = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        // A fetch that already succeeded here has newer keys: keep them.
+        if self.generation.load(Ordering::Acquire) == 0 {
+            self.keys.store(previous.keys.load_full());
+            self.loaded.store(true, Ordering::Release);
+        }
+    }
+
+    fn endpoint_id(&self) -> String {
+        match &self.endpoint {
+            Endpoint::Fixed(u) => u.to_string(),
+            Endpoint::Discovered(d) => format!("discovery:{}", d.issuer),
+        }
     }
 
     /// Loads now and then every `refresh`, until the issuer is dropped (a
@@ -174,8 +206,9 @@ impl RemoteJwks {
                 loop {
                     let Some(me) = weak.upgrade() else { return };
                     let ok = {
-                        let mut last = me.last_attempt.lock().await;
-                        me.attempt(&mut last).await
+                        // Single flight with on-miss fetches.
+                        let _guard = me.last_attempt.lock().await;
+                        me.attempt().await
                     };
                     let wait = if ok || me.is_loaded() {
                         me.refresh
