@@ -3,7 +3,8 @@
 #
 # Upstream: nginx on loopback answering a small static body. Load: wrk
 # (keep-alive, fixed duration). Measured side by side, same machine, same
-# run: nginx direct, the gateway over plain HTTP (auth = "none"), the gateway
+# run: nginx direct, nginx itself as a reverse proxy (the same hop, for
+# scale), the gateway over plain HTTP (auth = "none"), the gateway
 # over TLS (auth = "none"), and the gateway over TLS with a full DPoP check
 # per request (a fresh, pre-signed proof for every request).
 #
@@ -36,7 +37,7 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-UP=$(free_port); GW_HTTP=$(free_port); GW_TLS=$(free_port)
+UP=$(free_port); NGX_PROXY=$(free_port); GW_HTTP=$(free_port); GW_TLS=$(free_port)
 
 mkdir -p "$WORK/nginx"
 cat > "$WORK/nginx.conf" <<NGINX
@@ -55,6 +56,16 @@ http {
   server {
     listen 127.0.0.1:$UP;
     location / { default_type application/json; return 200 '{"ok":true}'; }
+  }
+  # The same kind of hop done by nginx itself: a reverse-proxy baseline.
+  upstream origin { server 127.0.0.1:$UP; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NGX_PROXY;
+    location / {
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
   }
 }
 NGINX
@@ -97,7 +108,7 @@ gateway_config "$GW_TLS" tls > "$WORK/tls.toml"
 "$BIN" run --config "$WORK/http.toml" --log-level warn 2>"$WORK/http.log" & PIDS+=($!)
 "$BIN" run --config "$WORK/tls.toml" --log-level warn 2>"$WORK/tls.log" & PIDS+=($!)
 
-for port in $UP $GW_HTTP $GW_TLS; do
+for port in $UP $NGX_PROXY $GW_HTTP $GW_TLS; do
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 done
 
@@ -144,12 +155,14 @@ run() { # name url [script]
 
 echo "wrk -t$THREADS -c$CONNS -d${SECS}s, keep-alive, 2 cores shared by wrk, gateway and nginx"
 run "nginx direct (http)"              "http://127.0.0.1:$UP/open/x"        ""                  direct
+run "nginx proxy_pass (http)"          "http://127.0.0.1:$NGX_PROXY/open/x" ""                  nginxproxy
 run "gateway http, auth=none"          "http://127.0.0.1:$GW_HTTP/open/x"   ""                  http
 run "gateway https, auth=none"         "https://127.0.0.1:$GW_TLS/open/x"   ""                  https
 run "gateway https, auth=dpop (ES256)" "$URL"                               "$WORK/dpop.lua"    dpop
 python3 - "$WORK" <<'PY'
 import sys, pathlib
 w = pathlib.Path(sys.argv[1])
-r = {k: float((w / f"rps.{k}").read_text()) for k in ["direct", "http", "https", "dpop"]}
-print(f"ratios vs nginx direct: gateway http {r['http']/r['direct']:.2f}, https {r['https']/r['direct']:.2f}, https+DPoP {r['dpop']/r['direct']:.2f}")
+r = {k: float((w / f"rps.{k}").read_text()) for k in ["direct", "nginxproxy", "http", "https", "dpop"]}
+print(f"ratios vs nginx direct: nginx proxy_pass {r['nginxproxy']/r['direct']:.2f}, gateway http {r['http']/r['direct']:.2f}, https {r['https']/r['direct']:.2f}, https+DPoP {r['dpop']/r['direct']:.2f}")
+print(f"gateway http vs nginx proxy_pass: {r['http']/r['nginxproxy']:.2f}")
 PY
