@@ -172,12 +172,21 @@ impl MemoryReplayStore {
             return Ok(Recorded::Replayed);
         }
         // Reserve a slot first so that the cap holds across shards.
-        if self.live.fetch_add(1, Ordering::AcqRel) >= self.max_entries {
-            self.live.fetch_sub(1, Ordering::AcqRel);
-            self.refused_full.fetch_add(1, Ordering::Relaxed);
-            return Err(ReplayError::Full {
-                max_entries: self.max_entries,
-            });
+        if !self.reserve() {
+            // Expired generations in other shards may still be counted: reclaim
+            // them all (cheap: whole buckets, no scan) and look again.
+            drop(shard);
+            self.sweep(now);
+            shard = self.shard(key);
+            if shard.contains(key) {
+                return Ok(Recorded::Replayed);
+            }
+            if !self.reserve() {
+                self.refused_full.fetch_add(1, Ordering::Relaxed);
+                return Err(ReplayError::Full {
+                    max_entries: self.max_entries,
+                });
+            }
         }
         let end = expires_at.div_euclid(self.bucket_secs) * self.bucket_secs
             + if expires_at.rem_euclid(self.bucket_secs) == 0 {
@@ -187,6 +196,15 @@ impl MemoryReplayStore {
             };
         shard.insert(key, end.max(now + 1));
         Ok(Recorded::Fresh)
+    }
+
+    /// Takes one slot under the cap; `false` when the store is full.
+    fn reserve(&self) -> bool {
+        if self.live.fetch_add(1, Ordering::AcqRel) >= self.max_entries {
+            self.live.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
     }
 
     /// Drops every generation that ended at or before `now`, shard by shard;
@@ -295,12 +313,11 @@ mod tests {
     }
 
     #[test]
-    fn expired_generations_are_reclaimed_on_record_too() {
+    fn a_full_store_reclaims_expired_entries_before_refusing() {
         let s = store(1);
         s.record(key("a"), 10, 0).unwrap();
-        // No sweep ran, but the shard reclaims its own expired generations;
-        // other shards may still hold the count until the next sweep.
-        s.sweep(10);
+        assert!(s.record(key("b"), 20, 5).is_err());
+        // No sweep ran; "a" (likely in another shard) expired at 10.
         assert_eq!(s.record(key("b"), 20, 10), Ok(Recorded::Fresh));
     }
 
