@@ -302,8 +302,24 @@ fn replay(raw: &RawConfig, p: &mut Problems) -> ReplayConfig {
     }
 }
 
+/// `url` with any password replaced, for messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!(
+                "{}://***{}",
+                url.get(..scheme_end).unwrap_or(""),
+                url.get(at..).unwrap_or("")
+            )
+        }
+        _ => url.to_string(),
+    }
+}
+
 /// The same parser the gateway connects with (it does not connect here).
-fn parse_redis_url(url: &str) -> Result<(), String> {
+fn parse_redis_url(full: &str) -> Result<(), String> {
+    let shown = redact_url(full);
+    let url = shown.as_str();
     if url.starts_with("rediss://") {
         return Err(format!(
             "{url:?}: TLS to Redis is not supported by this build; use redis:// over a \
@@ -313,7 +329,7 @@ fn parse_redis_url(url: &str) -> Result<(), String> {
     if !url.starts_with("redis://") {
         return Err(format!("{url:?}: use redis://host:port/db"));
     }
-    redis::Client::open(url)
+    redis::Client::open(full)
         .map(|_| ())
         .map_err(|e| format!("{url:?}: {e}"))
 }
@@ -751,6 +767,18 @@ mod tests {
         assert!(parse_upstream("http://x/base").is_err());
         assert!(parse_upstream("http://u:p@x").is_err());
         assert!(parse_upstream("127.0.0.1:80").is_err());
+    }
+
+    #[test]
+    fn redis_passwords_never_reach_messages() {
+        assert_eq!(
+            redact_url("redis://:s3cret@127.0.0.1:6379/0"),
+            "redis://***@127.0.0.1:6379/0"
+        );
+        assert_eq!(redact_url("redis://127.0.0.1/0"), "redis://127.0.0.1/0");
+        let err = parse_redis_url("redis://u:s3cret@127.0.0.1:6379/x").unwrap_err();
+        assert!(!err.contains("s3cret"), "{err}");
+        assert!(parse_redis_url("redis://u:s3cret@127.0.0.1:6379/0").is_ok());
     }
 
     #[test]
