@@ -129,15 +129,11 @@ impl Introspector {
     }
 
     async fn url(&self) -> Result<Uri, String> {
-        match &self.endpoint {
-            Endpoint::Fixed(u) => Ok(u.clone()),
-            Endpoint::Discovered(d) => d
-                .metadata()
-                .await?
-                .introspection_endpoint
-                .clone()
-                .ok_or_else(|| "the issuer's metadata has no introspection_endpoint".to_string()),
-        }
+        self.endpoint
+            .resolve("introspection_endpoint", |m| {
+                m.introspection_endpoint.as_ref()
+            })
+            .await
     }
 
     /// One call to the endpoint; `Err` only when it could not answer.

@@ -27,6 +27,22 @@ pub enum Endpoint {
     Discovered(Arc<Discovery>),
 }
 
+impl Endpoint {
+    /// The URL: the fixed one, or `field` of the discovered metadata.
+    pub async fn resolve(
+        &self,
+        field: &str,
+        pick: impl FnOnce(&Metadata) -> Option<&Uri>,
+    ) -> Result<Uri, String> {
+        match self {
+            Endpoint::Fixed(u) => Ok(u.clone()),
+            Endpoint::Discovered(d) => pick(d.metadata().await?)
+                .cloned()
+                .ok_or_else(|| format!("the issuer's metadata has no {field}")),
+        }
+    }
+}
+
 /// Lazily fetched, then kept, issuer metadata.
 #[derive(Debug)]
 pub struct Discovery {
@@ -110,15 +126,9 @@ impl RemoteJwks {
     }
 
     async fn url(&self) -> Result<Uri, String> {
-        match &self.endpoint {
-            Endpoint::Fixed(u) => Ok(u.clone()),
-            Endpoint::Discovered(d) => d
-                .metadata()
-                .await?
-                .jwks_uri
-                .clone()
-                .ok_or_else(|| "the issuer's metadata has no jwks_uri".to_string()),
-        }
+        self.endpoint
+            .resolve("jwks_uri", |m| m.jwks_uri.as_ref())
+            .await
     }
 
     /// One fetch; on success the new set replaces the old one.
