@@ -282,3 +282,89 @@ impl Config {
         validate::validate(raw, base)
     }
 }
+
+/// `config.example.toml` and the config structs stay in step: every key the
+/// example documents (commented or not) is a real key, and every real key is
+/// documented there.
+#[cfg(test)]
+mod example_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    const EXAMPLE: &str = include_str!("../../config.example.toml");
+
+    /// The example with every `# key = value` line uncommented.
+    fn uncommented() -> String {
+        EXAMPLE
+            .lines()
+            .map(|l| {
+                let t = l.trim_start();
+                match t.strip_prefix("# ") {
+                    Some(rest)
+                        if rest.split_once(" = ").is_some_and(|(k, _)| {
+                            k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                        }) =>
+                    {
+                        rest.to_string()
+                    }
+                    _ => l.to_string(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn every_documented_key_is_a_real_key() {
+        let text = uncommented();
+        if let Err(e) = toml::from_str::<super::raw::RawConfig>(&text) {
+            panic!("config.example.toml documents a key the gateway does not know: {e}");
+        }
+    }
+
+    /// The field names serde expects in `table`, read from the error for an
+    /// unknown key.
+    fn fields(table: &str) -> Vec<String> {
+        let probe = uncommented().replacen(
+            &format!("{table}\n"),
+            &format!("{table}\nzzz_probe = 1\n"),
+            1,
+        );
+        let err = toml::from_str::<super::raw::RawConfig>(&probe)
+            .err()
+            .map(|e| e.message().to_string())
+            .unwrap_or_default();
+        let list = err.split("expected").nth(1).unwrap_or("");
+        list.split('`')
+            .enumerate()
+            .filter(|(i, _)| i % 2 == 1)
+            .map(|(_, f)| f.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn every_real_key_is_documented() {
+        let documented = uncommented();
+        for table in [
+            "[server]",
+            "[server.tls]",
+            "[admin]",
+            "[dpop]",
+            "[replay]",
+            "[[issuers]]",
+            "[[routes]]",
+        ] {
+            let names = fields(table);
+            assert!(!names.is_empty(), "no fields read for {table}");
+            for name in names {
+                let shown = documented.lines().any(|l| {
+                    l.trim_start().starts_with(&format!("{name} ="))
+                        || l.trim_start().starts_with(&format!("[{name}]"))
+                        || l.trim_start().starts_with(&format!("[routes.{name}]"))
+                        || l.trim_start().starts_with(&format!("[server.{name}]"))
+                        || l.trim_start().starts_with(&format!("[[{name}]]"))
+                });
+                assert!(shown, "{table} key {name} is not in config.example.toml");
+            }
+        }
+    }
+}
