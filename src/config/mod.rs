@@ -1,11 +1,15 @@
 //! Configuration: the TOML file (`raw`), its typed, validated form (this
-//! module's types) and the errors that name the key path (`error`).
+//! module's types; `validate` for server, admin and routes, `policy` for
+//! `[dpop]` and `[replay]`, `issuers` for `[[issuers]]`) and the errors that
+//! name the key path (`error`).
 //!
 //! Nothing outside this module sees a raw struct: the server, the router and
 //! the pipeline work only with the types below, where an invalid state cannot
 //! be represented (parse, don't validate).
 
 mod error;
+mod issuers;
+mod policy;
 pub(crate) mod raw;
 mod validate;
 

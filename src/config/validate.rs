@@ -11,14 +11,11 @@ use http::{HeaderName, Uri};
 use ipnet::IpNet;
 
 use super::error::{ConfigProblem, Problems};
-use super::raw::{RawConfig, RawIssuer, RawRoute, RawServer};
+use super::raw::{RawConfig, RawRoute, RawServer};
 use super::{
-    defaults, AdminConfig, AuthMode, Config, DpopConfig, IntrospectionClient, IssuerConfig, Mode,
-    NonceConfig, PublicUrl, ReplayBackend, ReplayConfig, RouteConfig, Secret, ServerConfig,
-    TlsFiles, TokenSource, Upstream, UpstreamAuthorization,
+    defaults, AdminConfig, AuthMode, Config, Mode, PublicUrl, RouteConfig, ServerConfig, TlsFiles,
+    Upstream, UpstreamAuthorization,
 };
-use crate::jose::{Alg, AlgSet};
-use crate::token::KeySet;
 
 pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<ConfigProblem>> {
     let mut p = Problems::default();
@@ -27,9 +24,9 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<ConfigProblem
         p.take("admin.listen", parse_addr(&a.listen))
             .map(|listen| AdminConfig { listen })
     });
-    let dpop = dpop(&raw, base, &mut p);
-    let replay = replay(&raw, &mut p);
-    let issuers = issuers(&raw, base, &mut p);
+    let dpop = super::policy::dpop(&raw, base, &mut p);
+    let replay = super::policy::replay(&raw, &mut p);
+    let issuers = super::issuers::issuers(&raw, base, &mut p);
     let mut routes = Vec::with_capacity(raw.routes.len());
     let mut names = HashSet::new();
     let mut matches = HashSet::new();
@@ -140,384 +137,6 @@ fn server(raw: &RawServer, base: &Path, p: &mut Problems) -> Option<ServerConfig
     })
 }
 
-fn dpop(raw: &RawConfig, base: &Path, p: &mut Problems) -> DpopConfig {
-    let d = &raw.dpop;
-    let algs = match &d.algs {
-        Some(names) => p
-            .take("dpop.algs", AlgSet::parse_list(names))
-            .unwrap_or_default(),
-        None => AlgSet::default_proof(),
-    };
-    let max_age_secs = d.max_age_secs.unwrap_or(defaults::MAX_AGE_SECS);
-    if !(1..=3600).contains(&max_age_secs) {
-        p.push("dpop.max_age_secs", "must be between 1 and 3600 seconds");
-    }
-    let max_skew_secs = d.max_skew_secs.unwrap_or(defaults::MAX_SKEW_SECS);
-    if max_skew_secs > 60 {
-        p.push(
-            "dpop.max_skew_secs",
-            "must be at most 60 seconds (RFC 9449 §11.1: seconds or minutes; FAPI 2.0 caps it at 60)",
-        );
-    }
-    let lifetime_secs = d
-        .nonce_lifetime_secs
-        .unwrap_or(defaults::NONCE_LIFETIME_SECS);
-    if !(10..=86_400).contains(&lifetime_secs) {
-        p.push(
-            "dpop.nonce_lifetime_secs",
-            "must be between 10 and 86400 seconds",
-        );
-    }
-    let nonce = match d.nonce.as_deref() {
-        None | Some("off") => {
-            for (key, set) in [
-                ("nonce_secret_file", d.nonce_secret_file.is_some()),
-                (
-                    "nonce_previous_secret_file",
-                    d.nonce_previous_secret_file.is_some(),
-                ),
-            ] {
-                if set {
-                    p.push(format!("dpop.{key}"), "is set but dpop.nonce is \"off\"");
-                }
-            }
-            None
-        }
-        Some("required") => {
-            let current = match d.nonce_secret_file.as_deref() {
-                Some(f) => p.take("dpop.nonce_secret_file", read_secret(&resolve(base, f))),
-                None => {
-                    p.push(
-                        "dpop.nonce_secret_file",
-                        "is required when dpop.nonce = \"required\"",
-                    );
-                    None
-                }
-            };
-            let previous = d.nonce_previous_secret_file.as_deref().and_then(|f| {
-                p.take(
-                    "dpop.nonce_previous_secret_file",
-                    read_secret(&resolve(base, f)),
-                )
-            });
-            current.map(|current| NonceConfig {
-                secrets: std::iter::once(current).chain(previous).collect(),
-                lifetime_secs,
-            })
-        }
-        Some(other) => {
-            p.push(
-                "dpop.nonce",
-                format!("must be \"off\" or \"required\", not {other:?}"),
-            );
-            None
-        }
-    };
-    DpopConfig {
-        algs,
-        max_age_secs,
-        max_skew_secs,
-        nonce,
-    }
-}
-
-/// Minimum length of a nonce secret, in bytes.
-const MIN_SECRET_LEN: usize = 32;
-
-/// A secret file: its bytes, with one trailing newline ignored.
-fn read_secret(path: &Path) -> Result<Secret, String> {
-    read_secret_min(path, MIN_SECRET_LEN)
-}
-
-fn read_secret_min(path: &Path, min_len: usize) -> Result<Secret, String> {
-    let mut bytes =
-        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if bytes.last() == Some(&b'\n') {
-        bytes.pop();
-        if bytes.last() == Some(&b'\r') {
-            bytes.pop();
-        }
-    }
-    if bytes.len() < min_len {
-        return Err(format!(
-            "{} holds {} bytes; this secret needs at least {min_len} \
-             (e.g. head -c 32 /dev/urandom | base64 > FILE)",
-            path.display(),
-            bytes.len()
-        ));
-    }
-    Ok(Secret(bytes))
-}
-
-fn replay(raw: &RawConfig, p: &mut Problems) -> ReplayConfig {
-    let r = &raw.replay;
-    let max_entries = r.max_entries.unwrap_or(defaults::MAX_ENTRIES);
-    if max_entries == 0 {
-        p.push("replay.max_entries", "must be at least 1");
-    }
-    let key_prefix = r
-        .key_prefix
-        .clone()
-        .unwrap_or_else(|| defaults::KEY_PREFIX.to_string());
-    if key_prefix.is_empty() {
-        p.push("replay.key_prefix", "must not be empty");
-    }
-    let backend = match r.backend.as_deref() {
-        None | Some("memory") => {
-            if r.redis_url.is_some() {
-                p.push(
-                    "replay.redis_url",
-                    "is set but replay.backend is \"memory\"",
-                );
-            }
-            ReplayBackend::Memory
-        }
-        Some("redis") => match r.redis_url.as_deref() {
-            Some(url) => match p.take("replay.redis_url", parse_redis_url(url)) {
-                Some(()) => ReplayBackend::Redis {
-                    url: url.to_string(),
-                },
-                None => ReplayBackend::Memory,
-            },
-            None => {
-                p.push(
-                    "replay.redis_url",
-                    "is required when replay.backend = \"redis\"",
-                );
-                ReplayBackend::Memory
-            }
-        },
-        Some(other) => {
-            p.push(
-                "replay.backend",
-                format!("must be \"memory\" or \"redis\", not {other:?}"),
-            );
-            ReplayBackend::Memory
-        }
-    };
-    ReplayConfig {
-        backend,
-        max_entries: usize::try_from(max_entries).unwrap_or(usize::MAX),
-        key_prefix,
-    }
-}
-
-/// `url` with any password replaced, for messages.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!(
-                "{}://***{}",
-                url.get(..scheme_end).unwrap_or(""),
-                url.get(at..).unwrap_or("")
-            )
-        }
-        _ => url.to_string(),
-    }
-}
-
-/// The same parser the gateway connects with (it does not connect here).
-fn parse_redis_url(full: &str) -> Result<(), String> {
-    let shown = redact_url(full);
-    let url = shown.as_str();
-    if url.starts_with("rediss://") {
-        return Err(format!(
-            "{url:?}: TLS to Redis is not supported by this build; use redis:// over a \
-             private network or a local TLS tunnel"
-        ));
-    }
-    if !url.starts_with("redis://") {
-        return Err(format!("{url:?}: use redis://host:port/db"));
-    }
-    redis::Client::open(full)
-        .map(|_| ())
-        .map_err(|e| format!("{url:?}: {e}"))
-}
-
-fn issuers(raw: &RawConfig, base: &Path, p: &mut Problems) -> Vec<IssuerConfig> {
-    let mut out = Vec::new();
-    let mut seen = HashSet::new();
-    for (i, r) in raw.issuers.iter().enumerate() {
-        let key = format!("issuers[{i}]");
-        if r.issuer.is_empty() {
-            p.push(format!("{key}.issuer"), "must not be empty");
-        } else if !seen.insert(r.issuer.as_str()) {
-            p.push(
-                format!("{key}.issuer"),
-                format!("duplicate issuer {:?}", r.issuer),
-            );
-        }
-        let algs = match &r.algs {
-            Some(names) => p.take(&format!("{key}.algs"), AlgSet::parse_list(names)),
-            None => Some(
-                [Alg::Rs256, Alg::Ps256, Alg::Es256, Alg::EdDsa]
-                    .into_iter()
-                    .collect(),
-            ),
-        };
-        let leeway_secs = r.leeway_secs.unwrap_or(defaults::LEEWAY_SECS);
-        if leeway_secs > 300 {
-            p.push(format!("{key}.leeway_secs"), "must be at most 300 seconds");
-        }
-        let ca_file = r.ca_file.as_deref().and_then(|f| {
-            let path = resolve(base, f);
-            p.take(&format!("{key}.ca_file"), crate::tls::load_certs(&path))
-                .map(|_| path)
-        });
-        let source = token_source(r, &key, base, p);
-        if let (Some(algs), Some(source)) = (algs, source) {
-            out.push(IssuerConfig {
-                issuer: r.issuer.clone(),
-                audiences: r.audiences.clone(),
-                algs,
-                leeway_secs,
-                source,
-                ca_file,
-            });
-        }
-    }
-    out
-}
-
-/// Exactly one of `jwks_file`, `jwks_url`, `introspection_url`, or `discovery = true`.
-fn token_source(r: &RawIssuer, key: &str, base: &Path, p: &mut Problems) -> Option<TokenSource> {
-    let discovery = r.discovery.unwrap_or(false);
-    let chosen = [
-        r.jwks_file.is_some(),
-        r.jwks_url.is_some(),
-        r.introspection_url.is_some(),
-        discovery,
-    ]
-    .iter()
-    .filter(|b| **b)
-    .count();
-    if chosen != 1 {
-        p.push(
-            key,
-            "needs exactly one of jwks_file, jwks_url, introspection_url or discovery = true",
-        );
-        return None;
-    }
-    let refresh_secs = r.jwks_refresh_secs.unwrap_or(defaults::JWKS_REFRESH_SECS);
-    if !(10..=86_400).contains(&refresh_secs) {
-        p.push(
-            format!("{key}.jwks_refresh_secs"),
-            "must be between 10 and 86400 seconds",
-        );
-    }
-    let has_client =
-        r.introspection_client_id.is_some() || r.introspection_client_secret_file.is_some();
-    let client = if r.introspection_url.is_some() || (discovery && has_client) {
-        introspection_client(r, key, base, p)
-    } else {
-        for (name, set) in [
-            (
-                "introspection_client_id",
-                r.introspection_client_id.is_some(),
-            ),
-            (
-                "introspection_client_secret_file",
-                r.introspection_client_secret_file.is_some(),
-            ),
-            (
-                "introspection_cache_secs",
-                r.introspection_cache_secs.is_some(),
-            ),
-        ] {
-            if set {
-                p.push(
-                    format!("{key}.{name}"),
-                    "applies only with introspection_url or discovery",
-                );
-            }
-        }
-        None
-    };
-    if r.jwks_refresh_secs.is_some() && r.jwks_url.is_none() && !discovery {
-        p.push(
-            format!("{key}.jwks_refresh_secs"),
-            "applies only with jwks_url or discovery",
-        );
-    }
-    if let Some(file) = r.jwks_file.as_deref() {
-        let path = resolve(base, file);
-        let keys = p.take(&format!("{key}.jwks_file"), KeySet::load(&path))?;
-        return Some(TokenSource::JwksFile { path, keys });
-    }
-    if let Some(url) = r.jwks_url.as_deref() {
-        let url = p.take(&format!("{key}.jwks_url"), https_url(url))?;
-        return Some(TokenSource::JwksUrl { url, refresh_secs });
-    }
-    if let Some(url) = r.introspection_url.as_deref() {
-        let url = p.take(&format!("{key}.introspection_url"), https_url(url))?;
-        return Some(TokenSource::Introspection {
-            url,
-            client: client?,
-        });
-    }
-    p.take(
-        &format!("{key}.discovery"),
-        crate::token::discovery::well_known_urls(&r.issuer),
-    )?;
-    Some(TokenSource::Discovery {
-        refresh_secs,
-        client,
-    })
-}
-
-fn introspection_client(
-    r: &RawIssuer,
-    key: &str,
-    base: &Path,
-    p: &mut Problems,
-) -> Option<IntrospectionClient> {
-    let client_id = match r.introspection_client_id.as_deref() {
-        Some(id) if !id.is_empty() => Some(id.to_string()),
-        _ => {
-            p.push(
-                format!("{key}.introspection_client_id"),
-                "is required for introspection",
-            );
-            None
-        }
-    };
-    let secret = match r.introspection_client_secret_file.as_deref() {
-        Some(f) => p.take(
-            &format!("{key}.introspection_client_secret_file"),
-            read_secret_min(&resolve(base, f), 1),
-        ),
-        None => {
-            p.push(
-                format!("{key}.introspection_client_secret_file"),
-                "is required for introspection",
-            );
-            None
-        }
-    };
-    let cache_secs = r
-        .introspection_cache_secs
-        .unwrap_or(defaults::INTROSPECTION_CACHE_SECS);
-    if cache_secs > 86_400 {
-        p.push(
-            format!("{key}.introspection_cache_secs"),
-            "must be at most 86400 seconds",
-        );
-    }
-    Some(IntrospectionClient {
-        client_id: client_id?,
-        secret: secret?,
-        cache_secs,
-    })
-}
-
-fn https_url(s: &str) -> Result<Uri, String> {
-    let uri: Uri = s.parse().map_err(|_| format!("{s:?} is not a URL"))?;
-    if uri.scheme_str() != Some("https") || uri.authority().is_none() {
-        return Err(format!("{s:?} must be an https:// URL"));
-    }
-    Ok(uri)
-}
-
 fn route(r: &RawRoute, key: &str, base: &Path, p: &mut Problems) -> Option<RouteConfig> {
     if r.name.trim().is_empty() {
         p.push(format!("{key}.name"), "must not be empty");
@@ -611,7 +230,7 @@ fn route(r: &RawRoute, key: &str, base: &Path, p: &mut Problems) -> Option<Route
 }
 
 /// Records that `value` is not one of `allowed`.
-fn one_of(p: &mut Problems, key: &str, value: &str, allowed: &[&str]) {
+pub(super) fn one_of(p: &mut Problems, key: &str, value: &str, allowed: &[&str]) {
     let list: Vec<String> = allowed.iter().map(|a| format!("{a:?}")).collect();
     p.push(
         key,
@@ -644,7 +263,7 @@ fn secs(p: &mut Problems, key: &str, v: Option<u64>, default: u64) -> Duration {
     Duration::from_secs(v)
 }
 
-fn resolve(base: &Path, file: &str) -> PathBuf {
+pub(super) fn resolve(base: &Path, file: &str) -> PathBuf {
     let path = Path::new(file);
     if path.is_absolute() {
         path.to_path_buf()
@@ -767,18 +386,6 @@ mod tests {
         assert!(parse_upstream("http://x/base").is_err());
         assert!(parse_upstream("http://u:p@x").is_err());
         assert!(parse_upstream("127.0.0.1:80").is_err());
-    }
-
-    #[test]
-    fn redis_passwords_never_reach_messages() {
-        assert_eq!(
-            redact_url("redis://:s3cret@127.0.0.1:6379/0"),
-            "redis://***@127.0.0.1:6379/0"
-        );
-        assert_eq!(redact_url("redis://127.0.0.1/0"), "redis://127.0.0.1/0");
-        let err = parse_redis_url("redis://u:s3cret@127.0.0.1:6379/x").unwrap_err();
-        assert!(!err.contains("s3cret"), "{err}");
-        assert!(parse_redis_url("redis://u:s3cret@127.0.0.1:6379/0").is_ok());
     }
 
     #[test]
