@@ -95,12 +95,16 @@ impl Introspector {
         })
     }
 
+    /// A remembered verdict for the token with this SHA-256, if still fresh.
+    pub fn cached(&self, digest: &[u8; 32], now: i64) -> Option<Verdict> {
+        let hit = self.cache.get(digest)?;
+        (hit.until > now).then(|| hit.verdict.clone())
+    }
+
     /// The verdict for `token` (whose SHA-256 is `digest`) at `now`.
     pub async fn introspect(&self, token: &str, digest: &[u8; 32], now: i64) -> Verdict {
-        if let Some(hit) = self.cache.get(digest) {
-            if hit.until > now {
-                return hit.verdict.clone();
-            }
+        if let Some(verdict) = self.cached(digest, now) {
+            return verdict;
         }
         let cell = self
             .inflight

@@ -352,6 +352,12 @@ impl TokenValidator {
                 return verdict;
             }
         }
+        // A remembered introspection verdict needs no routing (no payload parse).
+        for introspection in self.issuers.iter().filter_map(|i| i.introspection.as_ref()) {
+            if let Some(verdict) = introspection.cached(digest, now) {
+                return verdict;
+            }
+        }
         let by_iss =
             jwt::peek_iss(token).and_then(|iss| self.issuers.iter().find(|i| i.issuer == iss));
         let issuer = match by_iss {
