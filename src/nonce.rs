@@ -81,20 +81,19 @@ impl Nonces {
         u64::try_from(now).unwrap_or(0) / self.lifetime_secs
     }
 
-    /// A fresh nonce for the current window.
-    pub fn issue(&self, now: i64) -> String {
+    /// A fresh nonce for the current window; `None` only if the system has
+    /// no randomness (then no nonce is handed out: a predictable one would
+    /// break §8's MUST, and the request is refused anyway).
+    pub fn issue(&self, now: i64) -> Option<String> {
         let mut body = [0u8; BODY_LEN];
         body[0] = VERSION;
         body[1..9].copy_from_slice(&self.window(now).to_be_bytes());
-        // SystemRandom only fails when the OS has no randomness at all; the
-        // window and the MAC still make the nonce valid and unforgeable.
-        let _ = self.rng.fill(&mut body[9..]);
+        self.rng.fill(&mut body[9..]).ok()?;
+        let key = self.keys.first()?;
         let mut out = Vec::with_capacity(NONCE_LEN);
         out.extend_from_slice(&body);
-        if let Some(key) = self.keys.first() {
-            out.extend_from_slice(tag(key, &body).as_ref());
-        }
-        b64::encode(out)
+        out.extend_from_slice(tag(key, &body).as_ref());
+        Some(b64::encode(out))
     }
 
     /// Checks a nonce presented in a proof.
@@ -156,7 +155,7 @@ mod tests {
     #[test]
     fn windows() {
         let n = nonces(&[A]);
-        let nonce = n.issue(T);
+        let nonce = n.issue(T).unwrap();
         assert_eq!(n.check(&nonce, T), Ok(Freshness::Current));
         assert_eq!(n.check(&nonce, T + 199), Ok(Freshness::Current));
         assert_eq!(n.check(&nonce, T + 200), Ok(Freshness::Previous));
@@ -175,7 +174,7 @@ mod tests {
     #[test]
     fn unpredictable_and_well_formed() {
         let n = nonces(&[A]);
-        let (a, b) = (n.issue(T), n.issue(T));
+        let (a, b) = (n.issue(T).unwrap(), n.issue(T).unwrap());
         assert_ne!(a, b);
         assert!(a
             .bytes()
@@ -185,7 +184,7 @@ mod tests {
     #[test]
     fn forged_malformed_and_foreign_nonces_are_invalid() {
         let n = nonces(&[A]);
-        let good = n.issue(T);
+        let good = n.issue(T).unwrap();
         let mut raw = b64::decode(&good).unwrap();
         raw[3] ^= 1; // move the window
         assert_eq!(n.check(&b64::encode(&raw), T), Err(NonceError::Invalid));
@@ -204,10 +203,10 @@ mod tests {
     #[test]
     fn rollover_accepts_the_previous_secret() {
         let old = nonces(&[A]);
-        let issued_before = old.issue(T);
+        let issued_before = old.issue(T).unwrap();
         let rolled = nonces(&[B, A]);
         assert_eq!(rolled.check(&issued_before, T), Ok(Freshness::Current));
-        let issued_after = rolled.issue(T);
+        let issued_after = rolled.issue(T).unwrap();
         // Replicas not yet rolled over do not know B.
         assert_eq!(old.check(&issued_after, T), Err(NonceError::Invalid));
         // Once A is dropped, its nonces are refused.

@@ -84,6 +84,7 @@ fn library_nonce(secret: &[u8], now: i64) -> String {
         lifetime_secs: LIFETIME as u64,
     })
     .issue(now)
+    .expect("the system has randomness")
 }
 
 /// `nonce` with one character in the middle replaced by another base64url one.

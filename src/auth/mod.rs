@@ -176,7 +176,7 @@ impl Authenticator {
         let dual = route.auth == AuthMode::DpopOrBearer;
         let fail = |error: AuthError, mechanism: Mechanism| AuthFailure {
             nonce: match (&error, &self.nonces) {
-                (AuthError::UseNonce(_), Some(n)) => Some(n.issue(self.clock.now_unix())),
+                (AuthError::UseNonce(_), Some(n)) => n.issue(self.clock.now_unix()),
                 _ => None,
             },
             error,
@@ -260,7 +260,7 @@ impl Authenticator {
                 let presented = unverified.nonce().ok_or(NonceError::Missing)?;
                 match nonces.check(presented, now)? {
                     Freshness::Current => None,
-                    Freshness::Previous => Some(nonces.issue(now)),
+                    Freshness::Previous => nonces.issue(now),
                 }
             }
         };
