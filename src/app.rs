@@ -15,7 +15,10 @@ pub const EXIT_RUNTIME: u8 = 1;
 /// `check`: validate and print `ok`, or print every problem and exit 2.
 pub fn check(path: &Path) -> ExitCode {
     match Config::load(path) {
-        Ok(_) => {
+        Ok(config) => {
+            for warning in config.warnings() {
+                eprintln!("warning: {warning}");
+            }
             println!("ok");
             ExitCode::SUCCESS
         }
@@ -76,19 +79,9 @@ pub fn run(path: &Path) -> ExitCode {
 
 /// Valid but risky settings, said once at start.
 fn warn_about_config(config: &Config) {
-    use crate::config::{AuthMode, ReplayBackend};
-    let dpop_routes: Vec<&str> = config
-        .routes
-        .iter()
-        .filter(|r| r.auth != AuthMode::None && r.public_url.is_none() && r.host.is_none())
-        .map(|r| r.name.as_str())
-        .collect();
-    if config.server.public_url.is_none() && !dpop_routes.is_empty() {
-        tracing::warn!(
-            routes = ?dpop_routes,
-            "no public_url: the htu host is taken from the request's Host header; \
-             set server.public_url (or the route's) so proofs are bound to your real origin"
-        );
+    use crate::config::ReplayBackend;
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
     }
     if config.replay.backend == ReplayBackend::Memory {
         tracing::info!("replay store is in memory: with several replicas, use backend = \"redis\"");

@@ -18,6 +18,7 @@ pub mod replay;
 pub mod routing;
 pub mod server;
 pub mod systemd;
+pub mod target;
 pub mod telemetry;
 pub mod tls;
 pub mod token;

@@ -89,8 +89,38 @@ fn single(rec: &Recorded, name: &str) -> Option<String> {
     all.into_iter().next()
 }
 
-/// Sends `req`, expects it accepted and forwarded once, unchanged; returns
-/// what the upstream recorded.
+/// The path and query as the upstream must receive them: the path as routed
+/// (escapes of unreserved characters decoded, other escapes with upper-case
+/// hex; RFC 3986 §6.2.2), the query as sent.
+fn routed(path_and_query: &str) -> String {
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path_and_query, None),
+    };
+    let mut out = String::new();
+    let mut rest = path;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let hex = &rest[at + 1..at + 3];
+        let byte = u8::from_str_radix(hex, 16).unwrap();
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push('%');
+            out.push_str(&hex.to_ascii_uppercase());
+        }
+        rest = &rest[at + 3..];
+    }
+    out.push_str(rest);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// Sends `req`, expects it accepted and forwarded once, unchanged but for the
+/// path's canonical form (see [`routed`]); returns what the upstream recorded.
 async fn accepted(gw: &DpopGateway, up: &Upstream, via: Via, req: &Req, what: &str) -> Recorded {
     let (count, arrived) = (up.count(), up.arrived());
     let ans = send(gw, via, req)
@@ -105,7 +135,7 @@ async fn accepted(gw: &DpopGateway, up: &Upstream, via: Via, req: &Req, what: &s
     );
     let rec = up.last();
     assert_eq!(rec.method.as_str(), req.method, "{what}");
-    assert_eq!(rec.path_and_query(), req.path, "{what}");
+    assert_eq!(rec.path_and_query(), routed(&req.path), "{what}");
     assert_eq!(rec.body.as_ref(), req.body.as_slice(), "{what}");
     assert!(
         rec.header_all("dpop").is_empty(),
@@ -296,8 +326,10 @@ async fn must_accept_p1_to_p16() {
             ("%7E for ~", "/api/~user/p7", "/api/%7Euser/p7"),
             ("%7e for ~", "/api/~user/p7", "/api/%7euser/p7"),
             ("~ for %7E", "/api/%7Euser/p7", "/api/~user/p7"),
-            ("%2F for %2f", "/api/a%2fb", "/api/a%2Fb"),
-            ("%2f for %2F", "/api/a%2Fb", "/api/a%2fb"),
+            // Hex case only (a %2F path is refused before routing, see
+            // tests/request_paths.rs, so the reserved escape here is %3A).
+            ("%3A for %3a", "/api/a%3ab", "/api/a%3Ab"),
+            ("%3a for %3A", "/api/a%3Ab", "/api/a%3ab"),
         ] {
             add(
                 "P7",
@@ -468,7 +500,10 @@ async fn upstream_sees_verified_identity_never_client_claims() {
         .h("X-Auth-Subject", "root")
         .h("X-Auth-Jkt", "forged")
         .h("X-Auth-Scope", "admin")
-        .h("x-auth-client-id", "evil");
+        .h("x-auth-client-id", "evil")
+        // CGI-style servers read these as the same variables.
+        .h("X_Auth_Subject", "admin")
+        .h("x_auth-jkt", "forged");
     for via in [Via::H1, Via::H2] {
         let proof = Proof::new(&key, "GET", &gw.htu(path), Some(&t), gw.now()).sign();
         let mut req = req.clone();
@@ -477,6 +512,9 @@ async fn upstream_sees_verified_identity_never_client_claims() {
         }
         let rec = accepted(&gw, &up, via, &req, "identity").await;
         assert_identity(&rec, &req, &jkt, "identity");
+        for spelling in ["x_auth_subject", "x_auth-jkt"] {
+            assert!(rec.header(spelling).is_none(), "{spelling} forwarded");
+        }
         assert_eq!(
             single(&rec, "x-auth-scope").as_deref(),
             Some("orders:read orders:write")

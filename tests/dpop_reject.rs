@@ -1575,12 +1575,13 @@ async fn mutations_have_accepted_twins() {
                 .sign(),
         ),
     ));
-    // 50: the same octets on both sides.
+    // 50: the same octets on both sides. (A request path with %2F is refused
+    // before routing, interface "Request paths": the reserved escape here is %40.)
     accepted.push((
-        "50 twin: %2F on both sides",
-        Req::get("/api/a%2Fb").dpop(
+        "50 twin: %40 on both sides",
+        Req::get("/api/a%40b").dpop(
             &token,
-            &p().claim("htu", json!(gw.htu("/api/a%2Fb"))).sign(),
+            &p().claim("htu", json!(gw.htu("/api/a%40b"))).sign(),
         ),
     ));
     for (what, req) in &accepted {

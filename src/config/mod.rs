@@ -12,6 +12,7 @@ mod issuers;
 mod policy;
 pub(crate) mod raw;
 mod validate;
+mod warnings;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -173,6 +174,8 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     pub upstream_timeout: Duration,
     pub max_connections: usize,
+    /// `path_prefix` matches ignoring ASCII case (for upstreams that do).
+    pub case_insensitive_paths: bool,
     pub tls: Option<TlsFiles>,
 }
 
@@ -233,9 +236,11 @@ pub enum UpstreamAuthorization {
 #[derive(Debug, Clone)]
 pub struct RouteConfig {
     pub name: String,
-    /// Lower-cased host without port.
+    /// Canonical host without port (lower case, no trailing dot; see
+    /// [`crate::target::host`]).
     pub host: Option<String>,
-    /// Starts with `/`; no trailing slash unless it is exactly `/`.
+    /// A canonical path ([`crate::target::path`]) without a trailing slash,
+    /// unless it is exactly `/`.
     pub path_prefix: String,
     pub public_url: Option<PublicUrl>,
     pub upstream: Upstream,

@@ -39,7 +39,13 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<ConfigProblem
             );
         }
         if let Some(route) = route(r, &key, base, &mut p) {
-            if !matches.insert((route.host.clone(), route.path_prefix.clone())) {
+            // Under case_insensitive_paths, "/api" and "/API" are one prefix.
+            let prefix = if raw.server.case_insensitive_paths {
+                route.path_prefix.to_ascii_lowercase()
+            } else {
+                route.path_prefix.clone()
+            };
+            if !matches.insert((route.host.clone(), prefix)) {
                 p.push(
                     format!("{key}.path_prefix"),
                     format!(
@@ -133,6 +139,7 @@ fn server(raw: &RawServer, base: &Path, p: &mut Problems) -> Option<ServerConfig
         idle_timeout,
         upstream_timeout,
         max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
+        case_insensitive_paths: raw.case_insensitive_paths,
         tls,
     })
 }
@@ -284,26 +291,25 @@ fn parse_cidr(s: &str) -> Result<IpNet, String> {
         .map_err(|_| format!("{s:?} is not a CIDR like \"10.0.0.0/8\" or an IP address"))
 }
 
+/// The canonical host a route matches (the same form requests are read in).
 fn parse_route_host(h: &str) -> Result<String, String> {
-    let auth: Authority = h.parse().map_err(|_| format!("{h:?} is not a host name"))?;
-    if auth.port().is_some() || h.contains('@') {
+    let host = crate::target::Host::parse(h).map_err(|e| format!("{h:?}: {e}"))?;
+    if host.port().is_some() {
         return Err(format!(
             "{h:?}: give the host only (the port is ignored when matching)"
         ));
     }
-    Ok(auth.host().to_ascii_lowercase())
+    Ok(host.name().to_owned())
 }
 
+/// A prefix must itself be a canonical request path: one that requests are
+/// refused for could never match.
 fn parse_prefix(s: &str) -> Result<String, String> {
-    if !s.starts_with('/') {
-        return Err(format!("{s:?} must start with \"/\""));
+    if s.contains(['?', '#']) {
+        return Err(format!("{s:?} must be a plain path (no query or fragment)"));
     }
-    if s.contains(['?', '#']) || s.chars().any(|c| c.is_ascii_whitespace() || c.is_control()) {
-        return Err(format!(
-            "{s:?} must be a plain path (no query, fragment or spaces)"
-        ));
-    }
-    let trimmed = s.trim_end_matches('/');
+    let path = crate::target::canonical_path(s).map_err(|e| format!("{s:?}: {e}"))?;
+    let trimmed = path.trim_end_matches('/');
     Ok(if trimmed.is_empty() {
         "/".into()
     } else {
@@ -375,6 +381,11 @@ mod tests {
         assert_eq!(parse_prefix("/a/").unwrap(), "/a");
         assert!(parse_prefix("a").is_err());
         assert!(parse_prefix("/a?b").is_err());
+        // Prefixes are canonical request paths.
+        assert_eq!(parse_prefix("/%61pi/v1/").unwrap(), "/api/v1");
+        for bad in ["/a//b", "/a;b", "/a/../b", "/a%2Fb", "/a./b", "/a b"] {
+            assert!(parse_prefix(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -398,5 +409,12 @@ mod tests {
             "api.example.com"
         );
         assert!(parse_route_host("api.example.com:443").is_err());
+        assert_eq!(
+            parse_route_host("Admin.Internal.").unwrap(),
+            "admin.internal"
+        );
+        assert_eq!(parse_route_host("[0::1]").unwrap(), "[::1]");
+        assert!(parse_route_host("user@admin").is_err());
+        assert!(parse_route_host("a%2eb").is_err());
     }
 }

@@ -7,7 +7,8 @@
 //!    (compared case-insensitively) and an authority is required: relative references and
 //!    other schemes are rejected. Userinfo (`user@`) is rejected (policy).
 //! 2. The query and the fragment are dropped (§4.2: "without query and fragment parts").
-//! 3. Scheme and host are lower-cased; `%xx` hex digits are upper-cased (§6.2.2.1).
+//! 3. Scheme and host are lower-cased, and one trailing dot of the host is removed (the same
+//!    DNS name); `%xx` hex digits are upper-cased (§6.2.2.1).
 //! 4. `%xx` is decoded only for unreserved characters `A-Z a-z 0-9 - . _ ~` (§6.2.2.2), so
 //!    `%2F` ≠ `/` and `%40` ≠ `@`. Invalid escapes are rejected.
 //! 5. Dot segments are removed (§6.2.2.3, RFC 3986 §5.2.4).
@@ -159,6 +160,11 @@ fn normalise_authority(authority: &str, default_port: u16) -> Result<String, Htu
         if host.is_empty() || !valid {
             return Err(HtuError::InvalidHost);
         }
+        // One trailing dot names the same host (interface "Hosts").
+        let host = host
+            .strip_suffix('.')
+            .filter(|h| !h.is_empty())
+            .unwrap_or(host);
         (normalise_percent(host, true)?, port)
     };
     match port {
@@ -178,40 +184,12 @@ fn normalise_authority(authority: &str, default_port: u16) -> Result<String, Htu
     }
 }
 
-/// RFC 3986 §6.2.2.1–2: `%xx` with upper-case hex, decoded when it is an unreserved
-/// character. With `lower`, letters outside escapes are lower-cased too (hosts).
+/// RFC 3986 §6.2.2.1–2, by the same function that reads request paths
+/// ([`crate::target::normalise_escapes`]), so `htu` and routing agree.
 fn normalise_percent(text: &str, lower: bool) -> Result<String, HtuError> {
-    let mut out = String::with_capacity(text.len());
-    let mut bytes = text.bytes();
-    while let Some(b) = bytes.next() {
-        if b != b'%' {
-            out.push(char::from(if lower { b.to_ascii_lowercase() } else { b }));
-            continue;
-        }
-        let (Some(hi), Some(lo)) = (bytes.next(), bytes.next()) else {
-            return Err(HtuError::InvalidPercentEncoding);
-        };
-        let decoded = hex(hi)? << 4 | hex(lo)?;
-        if decoded.is_ascii_alphanumeric() || matches!(decoded, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(if lower {
-                decoded.to_ascii_lowercase()
-            } else {
-                decoded
-            }));
-        } else {
-            out.push('%');
-            out.push(char::from(hi.to_ascii_uppercase()));
-            out.push(char::from(lo.to_ascii_uppercase()));
-        }
-    }
-    Ok(out)
-}
-
-fn hex(digit: u8) -> Result<u8, HtuError> {
-    char::from(digit)
-        .to_digit(16)
-        .and_then(|d| u8::try_from(d).ok())
-        .ok_or(HtuError::InvalidPercentEncoding)
+    crate::target::normalise_escapes(text, lower)
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| HtuError::InvalidPercentEncoding)
 }
 
 /// RFC 3986 §5.2.4 `remove_dot_segments`.
@@ -323,6 +301,8 @@ mod tests {
         assert_eq!(norm("https://[::1]:443"), "https://[::1]/");
         assert_eq!(norm("https://127.0.0.1/a"), "https://127.0.0.1/a");
         assert_eq!(norm("https://ex%41mple.com/"), "https://example.com/");
+        // One trailing dot is the same host, as for routing.
+        assert_eq!(norm("https://RS.example.:443/a"), "https://rs.example/a");
         assert_eq!(norm("https://ex%2fmple.com/"), "https://ex%2Fmple.com/");
     }
 

@@ -10,6 +10,9 @@ pub enum GatewayError {
     /// Authentication failed (client: 400/401/403; replay store: 503).
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthFailure),
+    /// The host or path could be read differently by another server (client: 400).
+    #[error("bad request target: {0}")]
+    Target(#[from] crate::target::TargetError),
     /// The request cannot be turned into an upstream request (client: 400).
     #[error("bad request: {0}")]
     BadRequest(&'static str),

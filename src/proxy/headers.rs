@@ -1,6 +1,6 @@
 //! Header rewriting between client and upstream: hop-by-hop removal
-//! (RFC 9110 §7.6.1, including every field named in `Connection`) and the
-//! `X-Forwarded-*` set.
+//! (RFC 9110 §7.6.1, including every field named in `Connection`), the
+//! removal of forged identity headers, and the `X-Forwarded-*` set.
 
 use std::net::IpAddr;
 
@@ -37,6 +37,64 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     for name in HOP_BY_HOP {
         headers.remove(name);
     }
+}
+
+/// The identity header names of every route, as CGI-style servers read
+/// them: case-insensitive, with `_` the same as `-` (PHP, WSGI behind Apache
+/// and Perl map `X-Remote-User` and `X_Remote_User` to one
+/// `HTTP_X_REMOTE_USER`). Built once per config.
+#[derive(Debug, Default)]
+pub struct IdentityNames(Vec<String>);
+
+impl IdentityNames {
+    pub fn new<'a>(names: impl IntoIterator<Item = &'a HeaderName>) -> IdentityNames {
+        let mut folded: Vec<String> = names.into_iter().map(|n| fold(n.as_str())).collect();
+        folded.sort();
+        folded.dedup();
+        IdentityNames(folded)
+    }
+
+    /// Removes every header that any route's identity header could be read
+    /// as, so that no route (`auth = "none"` included) forwards a forged one.
+    pub fn remove_spellings(&self, headers: &mut HeaderMap) {
+        if self.0.is_empty() {
+            return;
+        }
+        let forged: Vec<HeaderName> = headers
+            .keys()
+            .filter(|name| self.0.iter().any(|id| same_cgi_name(id, name.as_str())))
+            .cloned()
+            .collect();
+        for name in forged {
+            headers.remove(name);
+        }
+    }
+}
+
+/// Lower case with `_` read as `-`.
+fn fold(name: &str) -> String {
+    name.bytes()
+        .map(|b| {
+            char::from(if b == b'_' {
+                b'-'
+            } else {
+                b.to_ascii_lowercase()
+            })
+        })
+        .collect()
+}
+
+/// `folded` (see [`fold`]) and `name` are one CGI variable.
+fn same_cgi_name(folded: &str, name: &str) -> bool {
+    folded.len() == name.len()
+        && folded.bytes().zip(name.bytes()).all(|(f, b)| {
+            let b = if b == b'_' {
+                b'-'
+            } else {
+                b.to_ascii_lowercase()
+            };
+            f == b
+        })
 }
 
 /// Whether `peer` is one of the configured trusted proxies.
@@ -143,6 +201,46 @@ mod tests {
         remove_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert_eq!(h["x-kept"], "yes");
+    }
+
+    #[test]
+    fn every_spelling_of_an_identity_header_is_removed() {
+        let names = [
+            HeaderName::from_static("x-remote-user"),
+            HeaderName::from_static("x_auth_scope"),
+            HeaderName::from_static("x-remote-user"),
+        ];
+        let ids = IdentityNames::new(&names);
+        assert_eq!(ids.0, ["x-auth-scope", "x-remote-user"]);
+        let mut h = HeaderMap::new();
+        for name in [
+            "x-remote-user",
+            "x_remote_user",
+            "x-remote_user",
+            "x-auth-scope",
+            "x_auth_scope",
+        ] {
+            h.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static("admin"),
+            );
+        }
+        h.append("x-remote-user", HeaderValue::from_static("second"));
+        for kept in ["x-remote-users", "x-remote", "remote-user", "x-auth-scopes"] {
+            h.insert(
+                HeaderName::from_bytes(kept.as_bytes()).unwrap(),
+                HeaderValue::from_static("kept"),
+            );
+        }
+        ids.remove_spellings(&mut h);
+        let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(
+            left,
+            ["remote-user", "x-auth-scopes", "x-remote", "x-remote-users"]
+        );
+        IdentityNames::default().remove_spellings(&mut h);
+        assert_eq!(h.len(), 4);
     }
 
     #[test]

@@ -1,15 +1,20 @@
 //! The request pipeline. Phases, in order, and why:
 //!
-//! 1. **route**: host + path → route (404 otherwise). Cheap and crypto-free,
-//!    so unroutable traffic costs nothing else.
+//! 1. **route**: read the request target once ([`crate::target`]: a host or
+//!    path that a lenient upstream could read differently is refused, 400),
+//!    then canonical host + path → route (404 otherwise). Cheap and
+//!    crypto-free, so unroutable traffic costs nothing else, and first, so
+//!    every later phase (and the upstream) sees the one reading that routed.
 //! 2. **auth**: the route's authentication phase (`crate::auth`): request
 //!    shape, proof claims, token and binding, proof signature, replay record,
 //!    scope, in that order. `auth = "none"` passes through. In `report` mode a
 //!    failure is logged and the request forwarded without identity.
-//! 3. **forward**: build the upstream request (hop-by-hop fields and `DPoP`
-//!    removed, `Authorization` per `upstream_authorization`, `X-Forwarded-*`
-//!    set, `Host` = upstream authority, identity headers replaced by verified
-//!    claims) and stream both bodies; `upstream_timeout_secs` → 504,
+//! 3. **forward**: build the upstream request (the canonical path and the
+//!    query as received; hop-by-hop fields and `DPoP` removed; every client
+//!    header that spells any route's identity header removed, on every route;
+//!    `Authorization` per `upstream_authorization`; `X-Forwarded-*` set;
+//!    `Host` = upstream authority; the route's identity headers set from
+//!    verified claims) and stream both bodies; `upstream_timeout_secs` → 504,
 //!    connection failure → 502.
 //! 4. **respond**: strip the upstream's hop-by-hop fields.
 //! 5. **log**: always, success or failure: one access-log line.
@@ -41,7 +46,8 @@ use crate::clock::SharedClock;
 use crate::config::{Config, Mode, PublicUrl, RouteConfig, UpstreamAuthorization};
 use crate::dpop::Htu;
 use crate::replay::ReplayStore;
-use crate::routing::{host_without_port, is_canonical_path, routing_path, Router};
+use crate::routing::Router;
+use crate::target::{Host, RequestTarget};
 
 /// What the pipeline knows about the connection a request came on.
 #[derive(Debug, Clone)]
@@ -55,6 +61,8 @@ pub struct ConnInfo {
 #[derive(Debug)]
 pub struct Pipeline {
     router: Router,
+    /// Every route's identity header names: removed from every request.
+    identity_names: headers::IdentityNames,
     upstreams: upstream::Upstreams,
     auth: Authenticator,
     public_url: Option<PublicUrl>,
@@ -93,7 +101,13 @@ impl Pipeline {
         let connect_timeout = config.server.upstream_timeout.min(Duration::from_secs(10));
         let upstreams = upstream::Upstreams::new(config.routes.iter(), connect_timeout)?;
         Ok(Pipeline {
-            router: Router::new(config.routes.clone()),
+            router: Router::new(config.routes.clone(), config.server.case_insensitive_paths),
+            identity_names: headers::IdentityNames::new(
+                config
+                    .routes
+                    .iter()
+                    .flat_map(|r| r.identity_headers.iter().map(|(_, name)| name)),
+            ),
             upstreams,
             auth: Authenticator::new(config, clock, replay).map_err(BuildError::Issuer)?,
             public_url: config.server.public_url.clone(),
@@ -181,21 +195,19 @@ impl Pipeline {
         B: Body<Data = bytes::Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        // 1. route (on a path with one spelling only; see is_canonical_path)
-        if !is_canonical_path(req.uri().path()) {
-            return Err(GatewayError::BadRequest(
-                "request path is not in canonical form",
-            ));
-        }
-        let authority = request_authority(&req);
-        let host = authority.as_deref().map(host_without_port);
-        let path = routing_path(req.uri().path());
+        // 1. route, on the one reading of host and path (crate::target)
+        let default_port = if conn.scheme == Scheme::HTTPS {
+            443
+        } else {
+            80
+        };
+        let target = RequestTarget::read(req.version(), req.uri(), req.headers(), default_port)?;
         let route = self
             .router
-            .route(host, &path)
+            .route(target.host.as_ref(), &target.path)
             .ok_or_else(|| GatewayError::NoRoute {
-                host: host.map(str::to_owned),
-                path: req.uri().path().to_owned(),
+                host: target.host.as_ref().map(Host::to_string),
+                path: target.path.clone(),
             })?;
         outcome.route = Some(route.name.as_str());
 
@@ -208,7 +220,7 @@ impl Pipeline {
         let verdict = self
             .auth
             .authenticate(route, &view, || {
-                self.expected_htu(route, &path, req.headers(), conn, authority.as_deref())
+                self.expected_htu(route, &target, req.headers(), conn)
             })
             .await;
         if let Err(failure) = &verdict {
@@ -232,8 +244,7 @@ impl Pipeline {
         outcome.jkt = identity.jkt().map(|j| j.to_string());
 
         // 3. forward
-        let upstream_req =
-            self.upstream_request(req, route, conn, authority.as_deref(), &identity)?;
+        let upstream_req = self.upstream_request(req, route, conn, &target, &identity)?;
         let client = self
             .upstreams
             .get(route)
@@ -287,7 +298,7 @@ impl Pipeline {
         req: Request<B>,
         route: &RouteConfig,
         conn: &ConnInfo,
-        authority: Option<&str>,
+        target: &RequestTarget,
         identity: &Authenticated,
     ) -> Result<Request<ProxyBody>, GatewayError>
     where
@@ -295,11 +306,14 @@ impl Pipeline {
         B::Error: Into<BoxError>,
     {
         let (mut parts, body) = req.into_parts();
-        let path_and_query = parts
-            .uri
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        // The path as routed (canonical), the query as received.
+        let path_and_query = match (parts.uri.path_and_query(), parts.uri.query()) {
+            (Some(pq), _) if pq.path() == target.path => pq.clone(),
+            (_, Some(query)) => PathAndQuery::try_from(format!("{}?{query}", target.path))
+                .map_err(|_| GatewayError::BadRequest("request target cannot be forwarded"))?,
+            (_, None) => PathAndQuery::try_from(target.path.as_str())
+                .map_err(|_| GatewayError::BadRequest("request target cannot be forwarded"))?,
+        };
         parts.uri = Uri::builder()
             .scheme(route.upstream.scheme.clone())
             .authority(route.upstream.authority.clone())
@@ -312,12 +326,18 @@ impl Pipeline {
         headers::remove_hop_by_hop(h);
         h.remove("dpop");
         rewrite_authorization(h, route.upstream_authorization);
-        for (_, name) in &route.identity_headers {
-            h.remove(name);
-        }
+        // Before the route's own: no route lets a client speak for the gateway.
+        self.identity_names.remove_spellings(h);
         set_identity(h, route, identity);
         let trusted = headers::is_trusted(conn.peer.ip(), &self.trusted_proxies);
-        headers::set_forwarded(h, conn.peer.ip(), trusted, conn.scheme.as_str(), authority);
+        let host = target.host.as_ref().map(Host::to_string);
+        headers::set_forwarded(
+            h,
+            conn.peer.ip(),
+            trusted,
+            conn.scheme.as_str(),
+            host.as_deref(),
+        );
         let upstream_host = HeaderValue::from_str(route.upstream.authority.as_str())
             .map_err(|_| GatewayError::BadRequest("invalid upstream authority"))?;
         h.insert(HOST, upstream_host);
@@ -330,15 +350,15 @@ impl Pipeline {
     /// §4.3 item 9, RFC 9110 §7.1): the route's `public_url` (standing for its
     /// `path_prefix`), else `server.public_url`, else the listener's scheme and
     /// the request's Host; `X-Forwarded-Proto/Host/Port` count only from a
-    /// trusted proxy. The path is the one received on the wire.
+    /// trusted proxy. The path is the canonical one that routed.
     fn expected_htu(
         &self,
         route: &RouteConfig,
-        path: &str,
+        target: &RequestTarget,
         headers: &HeaderMap,
         conn: &ConnInfo,
-        authority: Option<&str>,
     ) -> Result<Htu, String> {
+        let path = target.path.as_str();
         let htu = if let Some(public) = &route.public_url {
             let rest = if route.path_prefix == "/" {
                 path
@@ -360,7 +380,11 @@ impl Pipeline {
             let host = match (fwd("x-forwarded-host"), fwd("x-forwarded-port")) {
                 (Some(h), Some(port)) if !h.contains(':') => format!("{h}:{port}"),
                 (Some(h), _) => h.to_owned(),
-                (None, _) => authority.ok_or("the request has no Host")?.to_owned(),
+                (None, _) => target
+                    .host
+                    .as_ref()
+                    .ok_or("the request has no Host")?
+                    .to_string(),
             };
             Htu::from_origin_and_path(scheme, &host, path)
         };
@@ -405,18 +429,6 @@ fn set_identity(h: &mut HeaderMap, route: &RouteConfig, identity: &Authenticated
             h.insert(name.clone(), v);
         }
     }
-}
-
-/// The authority the client addressed: `:authority` (HTTP/2, absolute-form)
-/// or the `Host` header.
-fn request_authority<B>(req: &Request<B>) -> Option<String> {
-    if let Some(a) = req.uri().authority() {
-        return Some(a.as_str().to_owned());
-    }
-    req.headers()
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
 }
 
 /// An error and its sources, joined with ": ".

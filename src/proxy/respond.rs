@@ -25,6 +25,7 @@ pub fn classify(err: &GatewayError) -> (StatusCode, &'static str, &'static str) 
             "no route matches this request",
         ),
         GatewayError::Auth(f) => classify_auth(&f.error),
+        GatewayError::Target(e) => (StatusCode::BAD_REQUEST, "invalid_request", e.description()),
         GatewayError::BadRequest(why) => (StatusCode::BAD_REQUEST, "invalid_request", why),
         GatewayError::Internal(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
