@@ -114,7 +114,7 @@ fn bench(c: &mut Criterion) {
     };
     let jwt = mint::access_token(&as_key, &spec, NOW).unwrap();
     let opaque = "Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU".to_string();
-    let digest = |t: &str| dpop_gateway::auth::sha256(t);
+    let digest = |t: &str| dpop_gateway::digest::sha256(t);
     let (jd, od) = (digest(&jwt), digest(&opaque));
     // Warm both caches (the second is one real HTTPS introspection call).
     rt.block_on(async {

@@ -8,8 +8,7 @@
 //! Anything else is 404.
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use http::{Method, Request, Response, StatusCode};
 use hyper::service::service_fn;
@@ -19,60 +18,14 @@ use tokio::sync::watch;
 
 use crate::proxy::body::{full, ProxyBody};
 use crate::proxy::respond::json_error;
-use crate::server::Shared;
 
-/// Something `/readyz` asks. Implementations must answer quickly (they are
-/// read from cached state, never a network call per probe).
-pub trait ReadinessCheck: Send + Sync + 'static {
-    /// A short name for the body of `/readyz`.
-    fn name(&self) -> &str;
-    fn is_ready(&self) -> bool;
-}
-
-/// The set of readiness checks, plus the draining flag.
-#[derive(Default)]
-pub struct Readiness {
-    draining: AtomicBool,
-    checks: RwLock<Vec<Arc<dyn ReadinessCheck>>>,
-}
-
-impl Readiness {
-    pub fn set_draining(&self) {
-        self.draining.store(true, Ordering::Release);
-    }
-
-    pub fn add(&self, check: Arc<dyn ReadinessCheck>) {
-        if let Ok(mut checks) = self.checks.write() {
-            checks.push(check);
-        }
-    }
-
-    /// `Ok` when ready, else the names of what is not.
-    pub fn status(&self) -> Result<(), Vec<String>> {
-        let mut failing = Vec::new();
-        if self.draining.load(Ordering::Acquire) {
-            failing.push("draining".to_string());
-        }
-        match self.checks.read() {
-            Ok(checks) => failing.extend(
-                checks
-                    .iter()
-                    .filter(|c| !c.is_ready())
-                    .map(|c| c.name().to_string()),
-            ),
-            Err(_) => failing.push("internal".to_string()),
-        }
-        if failing.is_empty() {
-            Ok(())
-        } else {
-            Err(failing)
-        }
-    }
-}
+/// What `/readyz` asks: `Ok` when ready, else the names of what is not.
+/// The server layer builds it; it must answer from cached state, quickly.
+pub type ReadyProbe = Arc<dyn Fn() -> Result<(), Vec<String>> + Send + Sync>;
 
 pub(crate) async fn serve(
     listener: TcpListener,
-    shared: Arc<Shared>,
+    ready: ReadyProbe,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -83,11 +36,11 @@ pub(crate) async fn serve(
             },
             _ = stop.changed() => return,
         };
-        let shared = shared.clone();
+        let ready = ready.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(answer(&req, &shared)) }
+                let ready = ready.clone();
+                async move { Ok::<_, Infallible>(answer(&req, &*ready)) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -98,20 +51,16 @@ pub(crate) async fn serve(
     }
 }
 
-fn answer<B>(req: &Request<B>, shared: &Shared) -> Response<ProxyBody> {
+fn answer<B>(
+    req: &Request<B>,
+    ready: &(dyn Fn() -> Result<(), Vec<String>> + Send + Sync),
+) -> Response<ProxyBody> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return json_error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "use GET");
     }
     match req.uri().path() {
         "/healthz" => json(StatusCode::OK, serde_json::json!({"status": "ok"})),
-        "/readyz" => match shared.readiness.status().and_then(|()| {
-            let failing = shared.state.load().pipeline.not_ready();
-            if failing.is_empty() {
-                Ok(())
-            } else {
-                Err(failing)
-            }
-        }) {
+        "/readyz" => match ready() {
             Ok(()) => json(StatusCode::OK, serde_json::json!({"status": "ready"})),
             Err(failing) => json(
                 StatusCode::SERVICE_UNAVAILABLE,

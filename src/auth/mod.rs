@@ -30,18 +30,21 @@ pub mod error;
 use std::sync::Arc;
 
 use http::HeaderMap;
-use ring::digest;
 
 pub use error::{AuthError, AuthFailure, Mechanism};
 
 use crate::clock::SharedClock;
 use crate::config::{AuthMode, Config, RouteConfig};
+use crate::digest::sha256;
 use crate::dpop::{self, Htu, ProofPolicy, ProofRequest};
 use crate::jose::Jkt;
 use crate::nonce::{Freshness, NonceError, Nonces};
 use crate::replay::{Recorded, ReplayKey, ReplayStore};
 use crate::token::{Binding, Issuer, TokenClaims, TokenError, TokenValidator};
 use credentials::Credentials;
+
+#[cfg(test)]
+mod vector_tests;
 
 /// Who the request was authenticated as.
 #[derive(Debug, Clone)]
@@ -310,16 +313,4 @@ fn check_scopes(route: &RouteConfig, claims: &TokenClaims) -> Result<(), AuthErr
             required: route.required_scopes.join(" "),
         })
     }
-}
-
-/// `SHA-256(token)` over the token exactly as sent (the `ath` input, §4.2).
-pub fn sha256(token: &str) -> [u8; 32] {
-    sha256_bytes(token.as_bytes())
-}
-
-/// SHA-256 of some bytes.
-pub fn sha256_bytes(bytes: &[u8]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest::digest(&digest::SHA256, bytes).as_ref());
-    out
 }

@@ -11,8 +11,8 @@ use super::policy::read_secret_min;
 use super::raw::{RawConfig, RawIssuer};
 use super::validate::resolve;
 use super::{defaults, IntrospectionClient, IssuerConfig, TokenSource};
+use crate::jose::KeySet;
 use crate::jose::{Alg, AlgSet};
-use crate::token::KeySet;
 
 pub(super) fn issuers(raw: &RawConfig, base: &Path, p: &mut Problems) -> Vec<IssuerConfig> {
     let mut out = Vec::new();
@@ -41,7 +41,7 @@ pub(super) fn issuers(raw: &RawConfig, base: &Path, p: &mut Problems) -> Vec<Iss
         }
         let ca_file = r.ca_file.as_deref().and_then(|f| {
             let path = resolve(base, f);
-            p.take(&format!("{key}.ca_file"), crate::tls::load_certs(&path))
+            p.take(&format!("{key}.ca_file"), crate::pem::load_certs(&path))
                 .map(|_| path)
         });
         let source = token_source(r, &key, base, p);
@@ -121,8 +121,8 @@ fn token_source(r: &RawIssuer, key: &str, base: &Path, p: &mut Problems) -> Opti
     }
     if let Some(file) = r.jwks_file.as_deref() {
         let path = resolve(base, file);
-        let keys = p.take(&format!("{key}.jwks_file"), KeySet::load(&path))?;
-        return Some(TokenSource::JwksFile { path, keys });
+        p.take(&format!("{key}.jwks_file"), KeySet::load(&path))?;
+        return Some(TokenSource::JwksFile { path });
     }
     if let Some(url) = r.jwks_url.as_deref() {
         let url = p.take(&format!("{key}.jwks_url"), https_url(url))?;
@@ -135,11 +135,9 @@ fn token_source(r: &RawIssuer, key: &str, base: &Path, p: &mut Problems) -> Opti
             client: client?,
         });
     }
-    p.take(
-        &format!("{key}.discovery"),
-        crate::token::discovery::well_known_urls(&r.issuer),
-    )?;
+    let metadata_urls = p.take(&format!("{key}.discovery"), well_known_urls(&r.issuer))?;
     Some(TokenSource::Discovery {
+        metadata_urls,
         refresh_secs,
         client,
     })
@@ -196,4 +194,54 @@ fn https_url(s: &str) -> Result<Uri, String> {
         return Err(format!("{s:?} must be an https:// URL"));
     }
     Ok(uri)
+}
+
+/// The well-known URLs to try for `issuer`, in order: RFC 8414 (the
+/// well-known segment inserted before the issuer's path), then OpenID Connect
+/// (appended after it).
+pub(super) fn well_known_urls(issuer: &str) -> Result<Vec<Uri>, String> {
+    let uri: Uri = issuer
+        .parse()
+        .map_err(|_| format!("issuer {issuer:?} is not a URL"))?;
+    let (Some("https"), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        return Err(format!(
+            "issuer {issuer:?} must be an https URL for discovery"
+        ));
+    };
+    if uri.query().is_some() {
+        return Err(format!("issuer {issuer:?} must not have a query"));
+    }
+    let path = uri.path().trim_end_matches('/');
+    let urls = [
+        format!("https://{authority}/.well-known/oauth-authorization-server{path}"),
+        format!("https://{authority}{path}/.well-known/openid-configuration"),
+    ];
+    urls.iter()
+        .map(|u| u.parse().map_err(|_| format!("cannot build {u:?}")))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn well_known_placement() {
+        let u = well_known_urls("https://as.example.com/tenant1").unwrap();
+        assert_eq!(
+            u[0].to_string(),
+            "https://as.example.com/.well-known/oauth-authorization-server/tenant1"
+        );
+        assert_eq!(
+            u[1].to_string(),
+            "https://as.example.com/tenant1/.well-known/openid-configuration"
+        );
+        let u = well_known_urls("https://as.example.com").unwrap();
+        assert_eq!(
+            u[0].to_string(),
+            "https://as.example.com/.well-known/oauth-authorization-server"
+        );
+        assert!(well_known_urls("http://as.example.com").is_err());
+    }
 }

@@ -24,7 +24,6 @@ use http::Uri;
 use ipnet::IpNet;
 
 use crate::jose::AlgSet;
-use crate::token::KeySet;
 
 pub use error::{ConfigError, ConfigProblem};
 
@@ -136,8 +135,9 @@ pub struct IssuerConfig {
 /// How an issuer's tokens are checked.
 #[derive(Debug, Clone)]
 pub enum TokenSource {
-    /// JWTs against a local JWKS file (re-read on SIGHUP and when it changes).
-    JwksFile { path: PathBuf, keys: KeySet },
+    /// JWTs against a local JWKS file (validated here; loaded by the token
+    /// layer, re-read on SIGHUP and when it changes).
+    JwksFile { path: PathBuf },
     /// JWTs against a JWKS fetched over HTTPS.
     JwksUrl { url: Uri, refresh_secs: u64 },
     /// Opaque tokens through RFC 7662 introspection.
@@ -148,6 +148,9 @@ pub enum TokenSource {
     /// `discovery = true`: RFC 8414 / OIDC metadata gives `jwks_uri`, and
     /// `introspection_endpoint` when client credentials are configured.
     Discovery {
+        /// Where the metadata is looked for, in order: RFC 8414, then
+        /// OpenID Connect Discovery.
+        metadata_urls: Vec<Uri>,
         refresh_secs: u64,
         client: Option<IntrospectionClient>,
     },

@@ -121,13 +121,13 @@ fn server(raw: &RawServer, base: &Path, p: &mut Problems) -> Option<ServerConfig
         let cert = resolve(base, &t.cert);
         let key = resolve(base, &t.key);
         let certs_ok = p
-            .take("server.tls.cert", crate::tls::load_certs(&cert))
+            .take("server.tls.cert", crate::pem::load_certs(&cert))
             .is_some();
         let key_ok = p
-            .take("server.tls.key", crate::tls::load_private_key(&key))
+            .take("server.tls.key", crate::pem::load_private_key(&key))
             .is_some();
         if certs_ok && key_ok {
-            p.take("server.tls", crate::tls::server_config(&cert, &key))?;
+            p.take("server.tls", crate::pem::check_pair(&cert, &key))?;
         }
         Some(TlsFiles { cert, key })
     });
@@ -161,7 +161,7 @@ fn route(r: &RawRoute, key: &str, base: &Path, p: &mut Problems) -> Option<Route
         let path = resolve(base, f);
         p.take(
             &format!("{key}.upstream_ca_file"),
-            crate::tls::load_certs(&path),
+            crate::pem::load_certs(&path),
         )
         .map(|_| path)
     });

@@ -4,7 +4,6 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ring::digest::{digest, SHA256};
 use serde_json::{json, Value};
 
 use super::{precheck, Htu, ProofError, ProofPolicy, ProofRequest, VerifiedProof};
@@ -17,12 +16,7 @@ pub(super) const RESOURCE: &str = "https://resource.example.org/protectedresourc
 /// Two seconds after the Fig. 14 proof's `iat`.
 pub(super) const NOW: i64 = 1_562_262_620;
 
-/// SHA-256 of a token string.
-pub(super) fn sha256(token: &str) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest(&SHA256, token.as_bytes()).as_ref());
-    out
-}
+pub(super) use crate::digest::sha256;
 
 /// `ath` for a token.
 pub(super) fn ath(token: &str) -> String {

@@ -8,6 +8,7 @@
 //!   verification with them (RFC 7515 §5.2, RFC 7518 §3).
 //! * [`thumbprint`]: RFC 7638 JWK thumbprints (`jkt`, RFC 9449 §6).
 //! * [`jws`]: compact JWS parsing (RFC 7515 §7.1).
+//! * [`jwks`]: JWK sets (RFC 7517 §5): an issuer's public keys by `kid`.
 //! * [`sign`]: private keys and signing, for the CLI, the demo and tests (not the request path).
 //!
 //! All signature work is done by `ring`; nothing here implements cryptography.
@@ -16,6 +17,7 @@ pub mod alg;
 pub mod b64;
 pub mod json;
 pub mod jwk;
+pub mod jwks;
 pub mod jws;
 pub mod sign;
 pub mod thumbprint;
@@ -28,6 +30,7 @@ pub(crate) mod test_vectors;
 
 pub use alg::{Alg, AlgSet};
 pub use jwk::{JwkError, KeyType, PublicJwk};
+pub use jwks::{JwksError, KeySet};
 pub use jws::{CompactJws, JwsError};
 pub use sign::{KeyError, SigningKey};
 pub use thumbprint::Jkt;

@@ -45,6 +45,7 @@ use crate::auth::{Authenticated, Authenticator, RequestView};
 use crate::clock::SharedClock;
 use crate::config::{Config, Mode, PublicUrl, RouteConfig, UpstreamAuthorization};
 use crate::dpop::Htu;
+use crate::errors::error_chain;
 use crate::replay::ReplayStore;
 use crate::routing::Router;
 use crate::target::{Host, RequestTarget};
@@ -429,18 +430,6 @@ fn set_identity(h: &mut HeaderMap, route: &RouteConfig, identity: &Authenticated
             h.insert(name.clone(), v);
         }
     }
-}
-
-/// An error and its sources, joined with ": ".
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        cur = inner.source();
-    }
-    s
 }
 
 /// Shared handle used by the server's per-connection service.

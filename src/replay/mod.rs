@@ -127,7 +127,7 @@ impl ReplayStore {
 }
 
 /// `/readyz`: the replay backend answers.
-impl crate::admin::ReadinessCheck for ReplayStore {
+impl crate::readiness::ReadinessCheck for ReplayStore {
     fn name(&self) -> &str {
         "replay_backend"
     }

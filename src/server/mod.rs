@@ -20,10 +20,11 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
-use crate::admin::{self, Readiness};
+use crate::admin;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::proxy::Pipeline;
+use crate::readiness::Readiness;
 use crate::replay::ReplayStore;
 
 pub use conn::ConnSettings;
@@ -102,6 +103,21 @@ pub struct Shared {
     pub state: ArcSwap<State>,
     pub services: Services,
     pub readiness: Readiness,
+}
+
+impl Shared {
+    /// `/readyz`: the registered checks, then what the current pipeline
+    /// (issuer keys) still waits for.
+    pub fn ready(&self) -> Result<(), Vec<String>> {
+        self.readiness.status().and_then(|()| {
+            let failing = self.state.load().pipeline.not_ready();
+            if failing.is_empty() {
+                Ok(())
+            } else {
+                Err(failing)
+            }
+        })
+    }
 }
 
 /// A bound, not yet serving gateway. Binding first lets callers (tests, the
@@ -193,7 +209,9 @@ impl Gateway {
         // ("draining") instead of a refused connection.
         let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
         if let Some(admin) = admin {
-            tokio::spawn(admin::serve(admin, shared.clone(), admin_stop_rx));
+            let probe = shared.clone();
+            let ready: admin::ReadyProbe = Arc::new(move || probe.ready());
+            tokio::spawn(admin::serve(admin, ready, admin_stop_rx));
         }
         let sweeper = tokio::spawn(maintain(shared.clone()));
         let permits = u32::try_from(max_connections).unwrap_or(u32::MAX);

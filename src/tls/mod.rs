@@ -1,5 +1,5 @@
 //! TLS with rustls and the ring provider only (no aws-lc, no OpenSSL):
-//! PEM loading, the listener's `ServerConfig` (TLS 1.2 + 1.3, ALPN `h2` and
+//! the listener's `ServerConfig` (TLS 1.2 + 1.3, ALPN `h2` and
 //! `http/1.1`) and the client config used for https upstreams (webpki roots
 //! plus an optional extra CA).
 
@@ -8,24 +8,14 @@ use std::sync::Arc;
 
 use rustls::crypto::ring as ring_provider;
 use rustls::crypto::CryptoProvider;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+pub use crate::pem::{load_certs, load_private_key, PemError};
 
 /// A TLS set-up failure, with the file it concerns.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot read certificates from {path}: {source}")]
-    Certs {
-        path: String,
-        source: rustls_pki_types::pem::Error,
-    },
-    #[error("no certificate found in {0}")]
-    NoCerts(String),
-    #[error("cannot read a private key (PKCS#8, SEC1 or PKCS#1 PEM) from {path}: {source}")]
-    Key {
-        path: String,
-        source: rustls_pki_types::pem::Error,
-    },
+    #[error(transparent)]
+    Pem(#[from] PemError),
     #[error("invalid certificate or key: {0}")]
     Rustls(#[from] rustls::Error),
 }
@@ -35,31 +25,8 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(ring_provider::default_provider())
 }
 
-/// Reads every certificate of a PEM chain (leaf first).
-pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let shown = path.display().to_string();
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|source| TlsError::Certs {
-            path: shown.clone(),
-            source,
-        })?;
-    if certs.is_empty() {
-        return Err(TlsError::NoCerts(shown));
-    }
-    Ok(certs)
-}
-
-/// Reads the first private key of a PEM file.
-pub fn load_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    PrivateKeyDer::from_pem_file(path).map_err(|source| TlsError::Key {
-        path: path.display().to_string(),
-        source,
-    })
-}
-
-/// Builds the listener's TLS config from PEM files. It is also how `check`
-/// proves that the pair is usable (the key must match the certificate).
+/// Builds the listener's TLS config from PEM files (the key must match the
+/// certificate, as [`crate::pem::check_pair`] proves for `check`).
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let certs = load_certs(cert)?;
     let key = load_private_key(key)?;

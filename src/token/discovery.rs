@@ -16,36 +16,12 @@ pub struct Metadata {
     pub introspection_endpoint: Option<Uri>,
 }
 
-/// The well-known URLs to try for `issuer`, in order: RFC 8414 (the
-/// well-known segment inserted before the issuer's path), then OpenID Connect
-/// (appended after it).
-pub fn well_known_urls(issuer: &str) -> Result<Vec<Uri>, String> {
-    let uri: Uri = issuer
-        .parse()
-        .map_err(|_| format!("issuer {issuer:?} is not a URL"))?;
-    let (Some("https"), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
-        return Err(format!(
-            "issuer {issuer:?} must be an https URL for discovery"
-        ));
-    };
-    if uri.query().is_some() {
-        return Err(format!("issuer {issuer:?} must not have a query"));
-    }
-    let path = uri.path().trim_end_matches('/');
-    let urls = [
-        format!("https://{authority}/.well-known/oauth-authorization-server{path}"),
-        format!("https://{authority}{path}/.well-known/openid-configuration"),
-    ];
-    urls.iter()
-        .map(|u| u.parse().map_err(|_| format!("cannot build {u:?}")))
-        .collect()
-}
-
-/// Fetches and checks the issuer's metadata.
-pub async fn discover(client: &HttpClient, issuer: &str) -> Result<Metadata, String> {
+/// Fetches and checks the issuer's metadata from the first of `urls` (the
+/// well-known URLs the config computed) that answers.
+pub async fn discover(client: &HttpClient, issuer: &str, urls: &[Uri]) -> Result<Metadata, String> {
     let mut last_error = String::from("no metadata URL");
-    for url in well_known_urls(issuer)? {
-        match client.get(&url).await {
+    for url in urls {
+        match client.get(url).await {
             Ok(body) => return parse(&body, issuer),
             Err(e) => last_error = format!("{url}: {e}"),
         }
@@ -91,25 +67,6 @@ pub fn parse(body: &[u8], issuer: &str) -> Result<Metadata, String> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
-
-    #[test]
-    fn well_known_placement() {
-        let u = well_known_urls("https://as.example.com/tenant1").unwrap();
-        assert_eq!(
-            u[0].to_string(),
-            "https://as.example.com/.well-known/oauth-authorization-server/tenant1"
-        );
-        assert_eq!(
-            u[1].to_string(),
-            "https://as.example.com/tenant1/.well-known/openid-configuration"
-        );
-        let u = well_known_urls("https://as.example.com").unwrap();
-        assert_eq!(
-            u[0].to_string(),
-            "https://as.example.com/.well-known/oauth-authorization-server"
-        );
-        assert!(well_known_urls("http://as.example.com").is_err());
-    }
 
     #[test]
     fn issuer_must_match() {

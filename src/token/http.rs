@@ -87,7 +87,7 @@ impl HttpClient {
                 .client
                 .request(req)
                 .await
-                .map_err(|e| FetchError::Transport(crate::proxy::error_chain(&e)))?;
+                .map_err(|e| FetchError::Transport(crate::errors::error_chain(&e)))?;
             let status = resp.status();
             if status != http::StatusCode::OK {
                 return Err(FetchError::Status(status.as_u16()));

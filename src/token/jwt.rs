@@ -412,7 +412,7 @@ mod tests {
         let f = fixture();
         let t = sign(&f, &header(&f), &with(claims(), "exp", json!(NOW + 60)));
         let v = crate::token::TokenValidator::new(f.issuers);
-        let d = crate::auth::sha256(&t);
+        let d = crate::digest::sha256(&t);
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();

@@ -20,7 +20,6 @@ pub mod claims;
 pub mod discovery;
 mod http;
 pub mod introspect;
-mod jwks;
 pub mod jwt;
 pub mod remote;
 
@@ -31,8 +30,8 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
 
+pub use crate::jose::{JwksError, KeySet};
 pub use claims::{Binding, TokenClaims};
-pub use jwks::{JwksError, KeySet};
 
 use crate::config::{IssuerConfig, TokenSource};
 use crate::jose::AlgSet;
@@ -102,15 +101,15 @@ impl Issuer {
             HttpClient::new(c.ca_file.as_deref()).map_err(|e| format!("issuer {}: {e}", c.issuer))
         };
         match &c.source {
-            TokenSource::JwksFile { path, keys } => {
-                issuer.keys.store(Arc::new(keys.clone()));
+            TokenSource::JwksFile { path } => {
+                let failed = |e: &dyn std::fmt::Display| format!("issuer {}: {e}", c.issuer);
+                let bytes = std::fs::read(path)
+                    .map_err(|e| failed(&format!("cannot read {}: {e}", path.display())))?;
+                let keys = KeySet::parse(&bytes).map_err(|e| failed(&e))?;
+                issuer.keys.store(Arc::new(keys));
                 issuer.file = Some(WatchedFile {
                     path: path.clone(),
-                    seen: Mutex::new(
-                        std::fs::read(path)
-                            .ok()
-                            .map(|b| crate::auth::sha256_bytes(&b)),
-                    ),
+                    seen: Mutex::new(Some(crate::digest::sha256_bytes(&bytes))),
                 });
             }
             TokenSource::JwksUrl { url, refresh_secs } => {
@@ -131,11 +130,12 @@ impl Issuer {
                 )?));
             }
             TokenSource::Discovery {
+                metadata_urls,
                 refresh_secs,
                 client: creds,
             } => {
                 let http = client()?;
-                let discovery = Arc::new(Discovery::new(&c.issuer, http.clone()));
+                let discovery = Arc::new(Discovery::new(&c.issuer, metadata_urls, http.clone()));
                 match creds {
                     Some(creds) => {
                         issuer.introspection = Some(Arc::new(introspector(
@@ -176,7 +176,7 @@ impl Issuer {
         let Ok(bytes) = std::fs::read(&file.path) else {
             return;
         };
-        let digest = crate::auth::sha256_bytes(&bytes);
+        let digest = crate::digest::sha256_bytes(&bytes);
         let Ok(mut seen) = file.seen.lock() else {
             return;
         };

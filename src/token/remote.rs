@@ -48,14 +48,16 @@ impl Endpoint {
 pub struct Discovery {
     pub issuer: String,
     pub client: HttpClient,
+    urls: Vec<Uri>,
     cell: tokio::sync::OnceCell<Metadata>,
 }
 
 impl Discovery {
-    pub fn new(issuer: &str, client: HttpClient) -> Discovery {
+    pub fn new(issuer: &str, urls: &[Uri], client: HttpClient) -> Discovery {
         Discovery {
             issuer: issuer.to_string(),
             client,
+            urls: urls.to_vec(),
             cell: tokio::sync::OnceCell::new(),
         }
     }
@@ -63,7 +65,7 @@ impl Discovery {
     /// The metadata; a failed discovery is retried on the next call.
     pub async fn metadata(&self) -> Result<&Metadata, String> {
         self.cell
-            .get_or_try_init(|| discovery::discover(&self.client, &self.issuer))
+            .get_or_try_init(|| discovery::discover(&self.client, &self.issuer, &self.urls))
             .await
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::jose::{json, Alg, JwkError, PublicJwk};
+use super::{json, Alg, JwkError, PublicJwk};
 
 /// One issuer's verification keys.
 #[derive(Debug, Clone, Default)]
