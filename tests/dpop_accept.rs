@@ -679,17 +679,21 @@ async fn required_scopes_met() {
     let (up, gw) = start().await;
     let key = SigningKey::generate(Alg::Es256).unwrap();
     let jkt = jkt_of(&key.public_jwk());
-    for scope in [
-        "orders:read orders:write",
-        "orders:write extra orders:read",
-        "a  orders:read orders:write",
+    // The identity header carries the resolved scopes, single-spaced.
+    for (scope, header) in [
+        ("orders:read orders:write", "orders:read orders:write"),
+        (
+            "orders:write extra orders:read",
+            "orders:write extra orders:read",
+        ),
+        ("a  orders:read orders:write", "a orders:read orders:write"),
     ] {
         let t = gw.token(Some(&jkt), Some(scope));
         let path = "/scoped/x";
         let proof = Proof::new(&key, "GET", &gw.htu(path), Some(&t), gw.now()).sign();
         let req = Req::get(path).dpop(&t, &proof);
         let rec = accepted(&gw, &up, Via::H1, &req, scope).await;
-        assert_eq!(single(&rec, "x-auth-scope").as_deref(), Some(scope));
+        assert_eq!(single(&rec, "x-auth-scope").as_deref(), Some(header));
     }
 }
 

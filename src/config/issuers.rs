@@ -10,7 +10,7 @@ use super::error::Problems;
 use super::policy::read_secret_min;
 use super::raw::{RawConfig, RawIssuer};
 use super::validate::resolve;
-use super::{defaults, IntrospectionClient, IssuerConfig, TokenSource};
+use super::{defaults, IntrospectionClient, IssuerConfig, TokenProfile, TokenSource};
 use crate::jose::KeySet;
 use crate::jose::{Alg, AlgSet};
 
@@ -44,13 +44,31 @@ pub(super) fn issuers(raw: &RawConfig, base: &Path, p: &mut Problems) -> Vec<Iss
             p.take(&format!("{key}.ca_file"), crate::pem::load_certs(&path))
                 .map(|_| path)
         });
-        let source = token_source(r, &key, base, p);
-        if let (Some(algs), Some(source)) = (algs, source) {
+        let profile = match r.profile.as_deref() {
+            None | Some("rfc9068") => Some(TokenProfile::Rfc9068),
+            Some("jwt") => Some(TokenProfile::Jwt),
+            Some(other) => {
+                super::validate::one_of(p, &format!("{key}.profile"), other, &["rfc9068", "jwt"]);
+                None
+            }
+        };
+        if profile == Some(TokenProfile::Jwt) && r.audiences.is_empty() {
+            p.push(
+                format!("{key}.audiences"),
+                "profile = \"jwt\" needs at least one audience: with typ JWT nothing else \
+                 tells an access token from an ID token of the same issuer",
+            );
+        }
+        let allow_insecure_http = r.allow_insecure_http.unwrap_or(false);
+        let source = token_source(r, &key, base, allow_insecure_http, p);
+        if let (Some(algs), Some(source), Some(profile)) = (algs, source, profile) {
             out.push(IssuerConfig {
                 issuer: r.issuer.clone(),
                 audiences: r.audiences.clone(),
                 algs,
                 leeway_secs,
+                profile,
+                allow_insecure_http,
                 source,
                 ca_file,
             });
@@ -60,7 +78,13 @@ pub(super) fn issuers(raw: &RawConfig, base: &Path, p: &mut Problems) -> Vec<Iss
 }
 
 /// Exactly one of `jwks_file`, `jwks_url`, `introspection_url`, or `discovery = true`.
-fn token_source(r: &RawIssuer, key: &str, base: &Path, p: &mut Problems) -> Option<TokenSource> {
+fn token_source(
+    r: &RawIssuer,
+    key: &str,
+    base: &Path,
+    allow_insecure_http: bool,
+    p: &mut Problems,
+) -> Option<TokenSource> {
     let discovery = r.discovery.unwrap_or(false);
     let chosen = [
         r.jwks_file.is_some(),
@@ -125,17 +149,23 @@ fn token_source(r: &RawIssuer, key: &str, base: &Path, p: &mut Problems) -> Opti
         return Some(TokenSource::JwksFile { path });
     }
     if let Some(url) = r.jwks_url.as_deref() {
-        let url = p.take(&format!("{key}.jwks_url"), https_url(url))?;
+        let url = p.take(&format!("{key}.jwks_url"), as_url(url, allow_insecure_http))?;
         return Some(TokenSource::JwksUrl { url, refresh_secs });
     }
     if let Some(url) = r.introspection_url.as_deref() {
-        let url = p.take(&format!("{key}.introspection_url"), https_url(url))?;
+        let url = p.take(
+            &format!("{key}.introspection_url"),
+            as_url(url, allow_insecure_http),
+        )?;
         return Some(TokenSource::Introspection {
             url,
             client: client?,
         });
     }
-    let metadata_urls = p.take(&format!("{key}.discovery"), well_known_urls(&r.issuer))?;
+    let metadata_urls = p.take(
+        &format!("{key}.discovery"),
+        well_known_urls(&r.issuer, allow_insecure_http),
+    )?;
     Some(TokenSource::Discovery {
         metadata_urls,
         refresh_secs,
@@ -188,33 +218,67 @@ fn introspection_client(
     })
 }
 
-fn https_url(s: &str) -> Result<Uri, String> {
+/// An authorization-server URL: `https://`, or `http://` on a loopback host
+/// (an in-pod or same-host AS) or with `allow_insecure_http`.
+fn as_url(s: &str, allow_insecure_http: bool) -> Result<Uri, String> {
     let uri: Uri = s.parse().map_err(|_| format!("{s:?} is not a URL"))?;
-    if uri.scheme_str() != Some("https") || uri.authority().is_none() {
+    if uri.authority().is_none() {
         return Err(format!("{s:?} must be an https:// URL"));
     }
-    Ok(uri)
+    match uri.scheme_str() {
+        Some("https") => Ok(uri),
+        Some("http") if plain_http_allowed(&uri, allow_insecure_http) => Ok(uri),
+        Some("http") => Err(format!(
+            "{s:?}: http:// is allowed only on a loopback host (127.0.0.0/8, [::1], \
+             localhost); use https://, or set allow_insecure_http = true"
+        )),
+        _ => Err(format!("{s:?} must be an https:// URL")),
+    }
+}
+
+/// Whether an `http://` authorization-server URL may be used: always on a
+/// loopback host (127.0.0.0/8, `[::1]`, `localhost`), elsewhere only when the
+/// issuer sets `allow_insecure_http`. The token layer applies the same rule
+/// to URLs found by discovery.
+pub fn plain_http_allowed(uri: &Uri, allow_insecure_http: bool) -> bool {
+    if allow_insecure_http {
+        return true;
+    }
+    let host = uri.host().unwrap_or("");
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The well-known URLs to try for `issuer`, in order: RFC 8414 (the
 /// well-known segment inserted before the issuer's path), then OpenID Connect
 /// (appended after it).
-pub(super) fn well_known_urls(issuer: &str) -> Result<Vec<Uri>, String> {
+pub(super) fn well_known_urls(issuer: &str, allow_insecure_http: bool) -> Result<Vec<Uri>, String> {
     let uri: Uri = issuer
         .parse()
         .map_err(|_| format!("issuer {issuer:?} is not a URL"))?;
-    let (Some("https"), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
-        return Err(format!(
-            "issuer {issuer:?} must be an https URL for discovery"
-        ));
+    let scheme = match uri.scheme_str() {
+        Some("http") if plain_http_allowed(&uri, allow_insecure_http) => "http",
+        Some("https") => "https",
+        _ => {
+            return Err(format!(
+                "issuer {issuer:?} must be an https URL for discovery (http:// only on a \
+                 loopback host, or with allow_insecure_http = true)"
+            ))
+        }
+    };
+    let Some(authority) = uri.authority() else {
+        return Err(format!("issuer {issuer:?} has no host"));
     };
     if uri.query().is_some() {
         return Err(format!("issuer {issuer:?} must not have a query"));
     }
     let path = uri.path().trim_end_matches('/');
     let urls = [
-        format!("https://{authority}/.well-known/oauth-authorization-server{path}"),
-        format!("https://{authority}{path}/.well-known/openid-configuration"),
+        format!("{scheme}://{authority}/.well-known/oauth-authorization-server{path}"),
+        format!("{scheme}://{authority}{path}/.well-known/openid-configuration"),
     ];
     urls.iter()
         .map(|u| u.parse().map_err(|_| format!("cannot build {u:?}")))
@@ -228,7 +292,7 @@ mod tests {
 
     #[test]
     fn well_known_placement() {
-        let u = well_known_urls("https://as.example.com/tenant1").unwrap();
+        let u = well_known_urls("https://as.example.com/tenant1", false).unwrap();
         assert_eq!(
             u[0].to_string(),
             "https://as.example.com/.well-known/oauth-authorization-server/tenant1"
@@ -237,11 +301,93 @@ mod tests {
             u[1].to_string(),
             "https://as.example.com/tenant1/.well-known/openid-configuration"
         );
-        let u = well_known_urls("https://as.example.com").unwrap();
+        let u = well_known_urls("https://as.example.com", false).unwrap();
         assert_eq!(
             u[0].to_string(),
             "https://as.example.com/.well-known/oauth-authorization-server"
         );
-        assert!(well_known_urls("http://as.example.com").is_err());
+        assert!(well_known_urls("http://as.example.com", false).is_err());
+        assert_eq!(
+            well_known_urls("http://127.0.0.1:8080/realms/x", false).unwrap()[1].to_string(),
+            "http://127.0.0.1:8080/realms/x/.well-known/openid-configuration"
+        );
+        assert!(well_known_urls("http://keycloak.auth.svc:8080", true).is_ok());
+    }
+
+    #[test]
+    fn http_only_on_loopback_unless_allowed() {
+        for url in [
+            "http://127.0.0.1:8080/jwks",
+            "http://127.5.6.7/jwks",
+            "http://[::1]:8080/jwks",
+            "http://localhost/jwks",
+            "http://LOCALHOST:9000/jwks",
+            "https://as.example.com/jwks",
+        ] {
+            assert!(as_url(url, false).is_ok(), "{url}");
+        }
+        for url in [
+            "http://as.example.com/jwks",
+            "http://10.0.0.1/jwks",
+            "http://localhost.example.com/jwks",
+            "http://127.0.0.1.nip.io/jwks",
+            "http://[::2]/jwks",
+            "ftp://127.0.0.1/jwks",
+            "/jwks",
+        ] {
+            assert!(as_url(url, false).is_err(), "{url}");
+        }
+        assert!(as_url("http://keycloak.auth.svc:8080/jwks", true).is_ok());
+        assert!(as_url("ftp://as.example.com/jwks", true).is_err());
+    }
+
+    fn problems(issuer_lines: &str) -> Vec<String> {
+        let text = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[[issuers]]\nissuer = \"https://as.test\"\n{issuer_lines}\n\
+             [[routes]]\nname = \"r\"\npath_prefix = \"/\"\nupstream = \"http://127.0.0.1:1\"\n"
+        );
+        match crate::config::Config::from_toml(&text, Path::new(env!("CARGO_MANIFEST_DIR"))) {
+            Ok(_) => Vec::new(),
+            Err(problems) => problems
+                .iter()
+                .map(|p| format!("{}: {}", p.key, p.message))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn profiles_and_plain_http() {
+        let jwks = "jwks_file = \"examples/keys/as.jwks.json\"";
+        assert_eq!(problems(jwks), Vec::<String>::new());
+        let p = problems(&format!("profile = \"jwt\"\n{jwks}"));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("issuers[0].audiences: profile = \"jwt\" needs"),
+            "{p:?}"
+        );
+        let ok = format!("profile = \"jwt\"\naudiences = [\"https://api.test\"]\n{jwks}");
+        assert_eq!(problems(&ok), Vec::<String>::new());
+        let p = problems(&format!("profile = \"keycloak\"\n{jwks}"));
+        assert!(
+            p[0].starts_with("issuers[0].profile: must be one of"),
+            "{p:?}"
+        );
+
+        assert_eq!(
+            problems("jwks_url = \"http://127.0.0.1:8080/certs\""),
+            Vec::<String>::new()
+        );
+        let p = problems("jwks_url = \"http://keycloak.auth.svc:8080/certs\"");
+        assert!(p[0].starts_with("issuers[0].jwks_url: "), "{p:?}");
+        assert!(p[0].contains("allow_insecure_http"), "{p:?}");
+        let allowed =
+            "jwks_url = \"http://keycloak.auth.svc:8080/certs\"\nallow_insecure_http = true";
+        assert_eq!(problems(allowed), Vec::<String>::new());
+        let p = problems("introspection_url = \"http://as.example/introspect\"\nintrospection_client_id = \"g\"\nintrospection_client_secret_file = \"x\"");
+        assert!(
+            p.iter()
+                .any(|p| p.starts_with("issuers[0].introspection_url: ")),
+            "{p:?}"
+        );
     }
 }

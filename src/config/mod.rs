@@ -26,6 +26,7 @@ use ipnet::IpNet;
 use crate::jose::AlgSet;
 
 pub use error::{ConfigError, ConfigProblem};
+pub use issuers::plain_http_allowed;
 
 /// Defaults, named so that docs, `config.example.toml` and code agree.
 pub mod defaults {
@@ -126,10 +127,27 @@ pub struct IssuerConfig {
     pub algs: AlgSet,
     /// Tolerance for `exp` / `nbf` (default 30).
     pub leeway_secs: u64,
+    /// What a JWT access token must look like (default [`TokenProfile::Rfc9068`]).
+    pub profile: TokenProfile,
+    /// `http://` key and introspection URLs allowed beyond loopback hosts.
+    pub allow_insecure_http: bool,
     /// Where the issuer's keys or verdicts come from.
     pub source: TokenSource,
     /// Extra trust root for the issuer's HTTPS endpoints.
     pub ca_file: Option<PathBuf>,
+}
+
+/// What a JWT access token must look like (`[[issuers]] profile`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenProfile {
+    /// RFC 9068: header `typ` `at+jwt`; `iss exp aud sub client_id iat jti`
+    /// required.
+    Rfc9068,
+    /// The tokens Keycloak, Entra ID, Okta, Auth0 and Spring Authorization
+    /// Server issue by default: header `typ` absent, `JWT` or `at+jwt`;
+    /// `iss exp aud` required, with `audiences` configured; the client from
+    /// `client_id`, `azp`, `cid` or `appid`; scopes from `scope` or `scp`.
+    Jwt,
 }
 
 /// How an issuer's tokens are checked.
@@ -336,11 +354,21 @@ mod example_tests {
     /// The field names serde expects in `table`, read from the error for an
     /// unknown key.
     fn fields(table: &str) -> Vec<String> {
-        let probe = uncommented().replacen(
-            &format!("{table}\n"),
-            &format!("{table}\nzzz_probe = 1\n"),
-            1,
-        );
+        // After the first line that IS the table header (comments may name it).
+        let mut inserted = false;
+        let probe: Vec<String> = uncommented()
+            .lines()
+            .flat_map(|l| {
+                let mut out = vec![l.to_string()];
+                if !inserted && l.trim() == table {
+                    inserted = true;
+                    out.push("zzz_probe = 1".into());
+                }
+                out
+            })
+            .collect();
+        assert!(inserted, "no {table} header in config.example.toml");
+        let probe = probe.join("\n");
         let err = toml::from_str::<super::raw::RawConfig>(&probe)
             .err()
             .map(|e| e.message().to_string())

@@ -91,6 +91,8 @@ pub struct RawIssuer {
     pub ca_file: Option<String>,
     pub algs: Option<Vec<String>>,
     pub leeway_secs: Option<u64>,
+    pub profile: Option<String>,
+    pub allow_insecure_http: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -20,6 +20,16 @@ impl Config {
                  real origin"
             ));
         }
+        for (i, issuer) in self.issuers.iter().enumerate() {
+            if issuer.allow_insecure_http {
+                out.push(format!(
+                    "issuers[{i}] ({:?}) has allow_insecure_http = true: its keys or token \
+                     verdicts may travel over plain http:// beyond this host, where anyone on the \
+                     path can forge them",
+                    issuer.issuer
+                ));
+            }
+        }
         out.extend(shared_upstreams(self));
         out
     }

@@ -18,19 +18,26 @@ pub struct Metadata {
 
 /// Fetches and checks the issuer's metadata from the first of `urls` (the
 /// well-known URLs the config computed) that answers.
-pub async fn discover(client: &HttpClient, issuer: &str, urls: &[Uri]) -> Result<Metadata, String> {
+pub async fn discover(
+    client: &HttpClient,
+    issuer: &str,
+    urls: &[Uri],
+    allow_insecure_http: bool,
+) -> Result<Metadata, String> {
     let mut last_error = String::from("no metadata URL");
     for url in urls {
         match client.get(url).await {
-            Ok(body) => return parse(&body, issuer),
+            Ok(body) => return parse(&body, issuer, allow_insecure_http),
             Err(e) => last_error = format!("{url}: {e}"),
         }
     }
     Err(last_error)
 }
 
-/// Parses a metadata document and checks its `issuer`.
-pub fn parse(body: &[u8], issuer: &str) -> Result<Metadata, String> {
+/// Parses a metadata document and checks its `issuer`. Its endpoints must be
+/// `https://`, or `http://` where the issuer's config allows it
+/// ([`crate::config::plain_http_allowed`]).
+pub fn parse(body: &[u8], issuer: &str, allow_insecure_http: bool) -> Result<Metadata, String> {
     let doc = json::parse_object(body).map_err(|e| format!("metadata: {e}"))?;
     match doc.get("issuer").and_then(Value::as_str) {
         Some(i) if i == issuer => {}
@@ -49,8 +56,15 @@ pub fn parse(body: &[u8], issuer: &str) -> Result<Metadata, String> {
                 let uri: Uri = s
                     .parse()
                     .map_err(|_| format!("metadata {name} is not a URL"))?;
-                if uri.scheme_str() != Some("https") {
-                    return Err(format!("metadata {name} must be https"));
+                let allowed = match uri.scheme_str() {
+                    Some("https") => true,
+                    Some("http") => crate::config::plain_http_allowed(&uri, allow_insecure_http),
+                    _ => false,
+                };
+                if !allowed {
+                    return Err(format!(
+                        "metadata {name} must be https (http only on a loopback host)"
+                    ));
                 }
                 Ok(Some(uri))
             }
@@ -71,14 +85,28 @@ mod tests {
     #[test]
     fn issuer_must_match() {
         let doc = br#"{"issuer":"https://as","jwks_uri":"https://as/jwks","introspection_endpoint":"https://as/i"}"#;
-        let m = parse(doc, "https://as").unwrap();
+        let m = parse(doc, "https://as", false).unwrap();
         assert_eq!(m.jwks_uri.unwrap().to_string(), "https://as/jwks");
-        assert!(parse(doc, "https://as/").is_err());
-        assert!(parse(br#"{"jwks_uri":"https://as/jwks"}"#, "https://as").is_err());
+        assert!(parse(doc, "https://as/", false).is_err());
+        assert!(parse(br#"{"jwks_uri":"https://as/jwks"}"#, "https://as", false).is_err());
         assert!(parse(
             br#"{"issuer":"https://as","jwks_uri":"http://as/jwks"}"#,
-            "https://as"
+            "https://as",
+            false
         )
         .is_err());
+    }
+
+    #[test]
+    fn http_endpoints_only_where_allowed() {
+        let local = br#"{"issuer":"http://127.0.0.1:8080/realms/r","jwks_uri":"http://127.0.0.1:8080/certs"}"#;
+        let m = parse(local, "http://127.0.0.1:8080/realms/r", false).unwrap();
+        assert_eq!(
+            m.jwks_uri.unwrap().to_string(),
+            "http://127.0.0.1:8080/certs"
+        );
+        let remote = br#"{"issuer":"https://as","jwks_uri":"http://as.internal/certs"}"#;
+        assert!(parse(remote, "https://as", false).is_err());
+        assert!(parse(remote, "https://as", true).is_ok());
     }
 }

@@ -1,4 +1,4 @@
-//! The HTTPS client for key sets, discovery documents and introspection:
+//! The HTTP(S) client for key sets, discovery documents and introspection:
 //! rustls (webpki roots plus the issuer's optional `ca_file`), a connect and
 //! total timeout, and a cap on the response size. Bodies are read into memory
 //! only up to that cap.
@@ -43,7 +43,9 @@ impl HttpClient {
         http.set_connect_timeout(Some(FETCH_TIMEOUT));
         let https = HttpsConnectorBuilder::new()
             .with_tls_config(crate::tls::client_config(ca_file)?)
-            .https_only()
+            // http:// only reaches here for URLs the config allowed
+            // (loopback, or allow_insecure_http); see config::plain_http_allowed.
+            .https_or_http()
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);

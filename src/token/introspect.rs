@@ -218,7 +218,8 @@ impl Introspector {
             exp: exp.unwrap_or(i64::MAX),
             nbf,
             binding,
-            scope: doc.get("scope").and_then(Value::as_str).map(str::to_owned),
+            client_id: super::claims::first_string(doc, &["client_id"]),
+            scope: super::claims::scopes(doc)?,
             token_type,
             all: doc.clone(),
         }))

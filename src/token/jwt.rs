@@ -1,21 +1,27 @@
 //! JWT access tokens (RFC 9068 §4), verified with the issuer's keys only:
 //!
 //! 1. compact JWS, strict base64url, JSON objects without duplicate members;
-//! 2. header `typ` is `at+jwt` or `application/at+jwt` (case-insensitive);
-//!    `crit` is refused;
+//! 2. header `typ` (case-insensitive): `at+jwt` or `application/at+jwt`;
+//!    under the `jwt` profile also `JWT` or none (never `dpop+jwt`,
+//!    `id_token+jwt` or any other type); `crit` is refused;
 //! 3. `iss` names a configured issuer (exact match);
 //! 4. header `alg` is in that issuer's allow-list (never `none` or a MAC);
 //! 5. the signature verifies under one of the issuer's keys (by `kid`);
 //!    never the DPoP proof's key (RFC 9449 §11.5);
 //! 6. `exp` / `nbf` / `iat` against the clock with `leeway_secs`;
-//! 7. `aud` contains one of the issuer's `audiences` (when configured);
-//! 8. the RFC 9068 §2.2 claims `iss exp aud sub client_id iat jti` are present;
-//! 9. `cnf` is read into a [`Binding`].
+//! 7. `aud` contains one of the issuer's `audiences` (when configured; the
+//!    `jwt` profile requires them);
+//! 8. `rfc9068`: the §2.2 claims `iss exp aud sub client_id iat jti` are
+//!    present; `jwt`: `iss exp aud` (the rest when present must be well-formed);
+//! 9. the client (`client_id`, else under `jwt` `azp`, `cid`, `appid`) and
+//!    the scopes (`scope`, else `scp`; string or array) are resolved;
+//! 10. `cnf` is read into a [`Binding`] (members besides `jkt` are ignored).
 
 use serde_json::{Map, Value};
 
-use super::claims::{Binding, TokenClaims};
+use super::claims::{first_string, scopes, Binding, TokenClaims};
 use super::{Issuer, TokenError};
+use crate::config::TokenProfile;
 use crate::jose::{Alg, CompactJws, Jkt};
 
 /// Longest token accepted (bytes), checked before any decoding.
@@ -52,11 +58,7 @@ pub fn verify_for(token: &str, issuer: &Issuer, now: i64) -> Result<TokenClaims,
     let header = jws.header();
     let claims = jws.payload();
 
-    let typ = header.get("typ").and_then(Value::as_str).unwrap_or("");
-    let typ_lc = typ.to_ascii_lowercase();
-    if typ_lc != "at+jwt" && typ_lc != "application/at+jwt" {
-        return Err(TokenError::Typ(crate::jose::clip(typ, 64)));
-    }
+    check_typ(header.get("typ"), issuer.profile)?;
     if header.contains_key("crit") {
         return Err(TokenError::Malformed("crit is not supported".into()));
     }
@@ -95,26 +97,60 @@ pub fn verify_for(token: &str, issuer: &Issuer, now: i64) -> Result<TokenClaims,
             return Err(TokenError::NotYetValid { nbf, now });
         }
     }
-    let iat = int_claim(claims, "iat")?;
-    if iat > now.saturating_add(leeway) {
+    let iat = match issuer.profile {
+        TokenProfile::Rfc9068 => Some(int_claim(claims, "iat")?),
+        TokenProfile::Jwt => optional_int(claims, "iat")?,
+    };
+    if let Some(iat) = iat.filter(|iat| *iat > now.saturating_add(leeway)) {
         return Err(TokenError::NotYetValid { nbf: iat, now });
     }
     check_audience(claims, &issuer.audiences)?;
-    for required in ["sub", "client_id", "jti"] {
-        str_claim(claims, required)?;
-    }
+    let client_id = match issuer.profile {
+        TokenProfile::Rfc9068 => {
+            for required in ["sub", "client_id", "jti"] {
+                str_claim(claims, required)?;
+            }
+            first_string(claims, &["client_id"])
+        }
+        TokenProfile::Jwt => {
+            for optional in ["sub", "jti", "client_id"] {
+                if claims.contains_key(optional) {
+                    str_claim(claims, optional)?;
+                }
+            }
+            first_string(claims, &["client_id", "azp", "cid", "appid"])
+        }
+    };
     Ok(TokenClaims {
         iss: iss.to_owned(),
         exp,
         nbf,
         binding: binding(claims)?,
-        scope: claims
-            .get("scope")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+        client_id,
+        scope: scopes(claims)?,
         token_type: None,
         all: claims.clone(),
     })
+}
+
+/// The header `typ` a profile accepts (compared ignoring ASCII case).
+fn check_typ(typ: Option<&Value>, profile: TokenProfile) -> Result<(), TokenError> {
+    let refused = |t: &str| Err(TokenError::Typ(crate::jose::clip(t, 64)));
+    match (typ, profile) {
+        (None, TokenProfile::Jwt) => Ok(()),
+        (None, TokenProfile::Rfc9068) => refused(""),
+        (Some(Value::String(t)), _) => {
+            let at_jwt =
+                t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt");
+            let jwt = profile == TokenProfile::Jwt && t.eq_ignore_ascii_case("jwt");
+            if at_jwt || jwt {
+                Ok(())
+            } else {
+                refused(t)
+            }
+        }
+        (Some(other), _) => refused(&other.to_string()),
+    }
 }
 
 fn str_claim<'a>(
@@ -180,6 +216,7 @@ fn binding(claims: &Map<String, Value>) -> Result<Binding, TokenError> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+    use crate::config::TokenProfile;
     use crate::jose::{Alg, AlgSet, SigningKey};
     use crate::token::KeySet;
     use serde_json::json;
@@ -425,5 +462,257 @@ mod tests {
             rt.block_on(v.validate(&t, &d, NOW + 90)),
             Err(TokenError::Expired { .. })
         ));
+    }
+
+    /// Token shapes of common authorization servers, after their vendors'
+    /// documentation (shared/vectors/as-token-shapes.md): Keycloak 26 access
+    /// tokens, Okta custom authorization server tokens, Auth0 (default and
+    /// RFC 9068 profiles), Microsoft Entra ID v1.0 / v2.0 access tokens, Spring
+    /// Authorization Server. (name, header typ, claims, client, scopes)
+    fn as_shapes() -> Vec<(
+        &'static str,
+        Option<&'static str>,
+        Value,
+        &'static str,
+        &'static str,
+    )> {
+        const JKT: &str = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+        let base = |extra: Value| {
+            let mut v = json!({
+                "iss": "https://as.test", "exp": NOW + 300, "iat": NOW - 10,
+                "sub": "f:0c1d:alice", "aud": "https://api.test"
+            });
+            for (k, val) in extra.as_object().unwrap() {
+                v[k] = val.clone();
+            }
+            v
+        };
+        vec![
+            (
+                "keycloak",
+                Some("JWT"),
+                base(json!({
+                    "jti": "onrtac:1f2e", "typ": "DPoP", "azp": "orders-web",
+                    "aud": ["https://api.test", "account"], "scope": "openid profile orders:read",
+                    "sid": "b3c0", "cnf": {"jkt": JKT, "x5t#S256": "ignored-extra-member"}
+                })),
+                "orders-web",
+                "openid profile orders:read",
+            ),
+            (
+                "okta",
+                None,
+                base(json!({
+                    "ver": 1, "jti": "AT.abc", "cid": "0oa1b2c3", "uid": "00u1",
+                    "scp": ["orders:read", "openid"], "cnf": {"jkt": JKT}
+                })),
+                "0oa1b2c3",
+                "orders:read openid",
+            ),
+            (
+                "auth0 default",
+                Some("JWT"),
+                base(json!({
+                    "azp": "auth0-client", "scope": "openid orders:read",
+                    "aud": ["https://api.test", "https://as.test/userinfo"],
+                    "permissions": ["read:orders"], "cnf": {"jkt": JKT}
+                })),
+                "auth0-client",
+                "openid orders:read",
+            ),
+            (
+                "auth0 rfc9068",
+                Some("at+jwt"),
+                base(json!({
+                    "client_id": "auth0-client", "jti": "j1", "scope": "orders:read",
+                    "cnf": {"jkt": JKT}
+                })),
+                "auth0-client",
+                "orders:read",
+            ),
+            (
+                "entra v2.0",
+                Some("JWT"),
+                base(json!({
+                    "azp": "6e74172b", "scp": "Orders.Read Orders.Write", "ver": "2.0",
+                    "oid": "00000000-0000-0000-0000-000000000001", "tid": "72f988bf"
+                })),
+                "6e74172b",
+                "Orders.Read Orders.Write",
+            ),
+            (
+                "entra v1.0",
+                Some("JWT"),
+                base(json!({
+                    "appid": "6e74172b", "scp": "Orders.Read", "ver": "1.0"
+                })),
+                "6e74172b",
+                "Orders.Read",
+            ),
+            (
+                "spring",
+                None,
+                base(json!({
+                    "scope": ["orders:read", "orders:write"], "nbf": NOW - 10,
+                    "cnf": {"jkt": JKT}
+                })),
+                "",
+                "orders:read orders:write",
+            ),
+        ]
+    }
+
+    fn jwt_issuers(f: &Fixture) -> Vec<Issuer> {
+        let jwks = crate::mint::jwks(&f.as_key).to_string();
+        vec![Issuer::with_keys(
+            "https://as.test",
+            vec!["https://api.test".into()],
+            AlgSet::EMPTY.with(Alg::Es256),
+            30,
+            KeySet::parse(jwks.as_bytes()).unwrap(),
+        )
+        .with_profile(TokenProfile::Jwt)]
+    }
+
+    fn shaped_header(f: &Fixture, typ: Option<&str>) -> Value {
+        let mut h = json!({"alg": "ES256", "kid": f.as_key.jkt().to_string()});
+        if let Some(typ) = typ {
+            h["typ"] = json!(typ);
+        }
+        h
+    }
+
+    #[test]
+    fn jwt_profile_reads_the_tokens_of_common_authorization_servers() {
+        let f = fixture();
+        let jwt = jwt_issuers(&f);
+        for (name, typ, claims, client, scope) in as_shapes() {
+            let token = sign(&f, &shaped_header(&f, typ), &claims);
+            let t = verify(&token, &jwt, NOW).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let want_client = (!client.is_empty()).then(|| client.to_owned());
+            assert_eq!(t.client_id, want_client, "{name}");
+            assert_eq!(t.claim_text("client_id"), want_client, "{name}");
+            assert_eq!(t.scope.as_deref(), Some(scope), "{name}");
+            assert_eq!(t.claim_text("scope").as_deref(), Some(scope), "{name}");
+            let first = scope.split(' ').next().unwrap().to_owned();
+            assert!(t.has_scopes(&[first]), "{name}");
+            assert!(!t.has_scopes(&["admin".into()]), "{name}");
+            let bound = claims.get("cnf").is_some();
+            assert_eq!(matches!(t.binding, Binding::Jkt(_)), bound, "{name}");
+            // The strict default refuses all but the RFC 9068-shaped one.
+            let strict = verify(&token, &f.issuers, NOW);
+            if name == "auth0 rfc9068" {
+                assert!(strict.is_ok(), "{name}: {strict:?}");
+            } else {
+                assert!(strict.is_err(), "{name} passed the rfc9068 profile");
+            }
+        }
+    }
+
+    #[test]
+    fn both_profiles_refuse_other_token_types_and_audiences() {
+        let f = fixture();
+        let jwt = jwt_issuers(&f);
+        let (_, _, keycloak, _, _) = as_shapes().remove(0);
+        for (issuers, label) in [(&f.issuers, "rfc9068"), (&jwt, "jwt")] {
+            for typ in ["dpop+jwt", "id_token+jwt", "JOSE", "secevent+jwt", ""] {
+                let token = sign(
+                    &f,
+                    &shaped_header(&f, Some(typ)),
+                    &with(claims(), "jti", json!("x")),
+                );
+                assert!(
+                    matches!(verify(&token, issuers, NOW), Err(TokenError::Typ(_))),
+                    "{label}: typ {typ:?}"
+                );
+            }
+            let header = json!({"alg": "ES256", "typ": 7, "kid": f.as_key.jkt().to_string()});
+            let token = sign(&f, &header, &claims());
+            assert!(
+                matches!(verify(&token, issuers, NOW), Err(TokenError::Typ(_))),
+                "{label}"
+            );
+            for (claims, want) in [
+                (
+                    without(keycloak.clone(), "aud"),
+                    TokenError::MissingClaim("aud"),
+                ),
+                (
+                    with(keycloak.clone(), "aud", json!("https://other.test")),
+                    TokenError::Audience,
+                ),
+                (
+                    with(keycloak.clone(), "aud", json!(["account"])),
+                    TokenError::Audience,
+                ),
+            ] {
+                let token = sign(&f, &shaped_header(&f, Some("at+jwt")), &claims);
+                let got = verify(&token, issuers, NOW).err();
+                // rfc9068 may stop earlier (missing client_id); never accepts.
+                assert!(got.is_some(), "{label}: accepted {claims}");
+                if label == "jwt" {
+                    assert_eq!(got, Some(want), "{label}: {claims}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn jwt_profile_claim_rules() {
+        let f = fixture();
+        let jwt = jwt_issuers(&f);
+        let h = shaped_header(&f, Some("JWT"));
+        let minimal = json!({"iss": "https://as.test", "exp": NOW + 60, "aud": "https://api.test"});
+        let t = verify(&sign(&f, &h, &minimal), &jwt, NOW).unwrap();
+        assert_eq!((t.client_id, t.scope), (None, None));
+        let cases = [
+            (
+                without(minimal.clone(), "exp"),
+                TokenError::MissingClaim("exp"),
+            ),
+            (
+                with(minimal.clone(), "iat", json!(NOW + 3600)),
+                TokenError::NotYetValid {
+                    nbf: NOW + 3600,
+                    now: NOW,
+                },
+            ),
+            (
+                with(minimal.clone(), "sub", json!(42)),
+                TokenError::ClaimType("sub"),
+            ),
+            (
+                with(minimal.clone(), "scope", json!(42)),
+                TokenError::ClaimType("scope"),
+            ),
+            (
+                with(minimal.clone(), "scp", json!(["a", 1])),
+                TokenError::ClaimType("scp"),
+            ),
+            (
+                with(minimal.clone(), "scp", json!(["a b"])),
+                TokenError::ClaimType("scp"),
+            ),
+        ];
+        for (claims, want) in cases {
+            let got = verify(&sign(&f, &h, &claims), &jwt, NOW).err();
+            assert_eq!(got, Some(want), "{claims}");
+        }
+        // scope wins over scp; the first of client_id, azp, cid, appid wins.
+        let both = with(
+            with(minimal.clone(), "scope", json!("a")),
+            "scp",
+            json!(["b"]),
+        );
+        let both = with(
+            with(with(both, "azp", json!("z")), "client_id", json!("c")),
+            "cid",
+            json!("x"),
+        );
+        let t = verify(&sign(&f, &h, &both), &jwt, NOW).unwrap();
+        assert_eq!(
+            (t.scope.as_deref(), t.client_id.as_deref()),
+            (Some("a"), Some("c"))
+        );
     }
 }

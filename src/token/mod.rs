@@ -33,7 +33,7 @@ use dashmap::DashMap;
 pub use crate::jose::{JwksError, KeySet};
 pub use claims::{Binding, TokenClaims};
 
-use crate::config::{IssuerConfig, TokenSource};
+use crate::config::{IssuerConfig, TokenProfile, TokenSource};
 use crate::jose::AlgSet;
 use http::HttpClient;
 use introspect::{Introspector, IntrospectorSettings};
@@ -48,6 +48,8 @@ pub struct Issuer {
     pub audiences: Vec<String>,
     pub algs: AlgSet,
     pub leeway_secs: u64,
+    /// What a JWT access token must look like.
+    pub profile: TokenProfile,
     /// The verification keys (empty for an introspection-only issuer, and
     /// until a remote set is first loaded).
     pub keys: Arc<ArcSwap<KeySet>>,
@@ -80,11 +82,18 @@ impl Issuer {
             audiences,
             algs,
             leeway_secs,
+            profile: TokenProfile::Rfc9068,
             keys: Arc::new(ArcSwap::from_pointee(keys)),
             remote: None,
             introspection: None,
             file: None,
         }
+    }
+
+    /// The same issuer with another token profile.
+    pub fn with_profile(mut self, profile: TokenProfile) -> Issuer {
+        self.profile = profile;
+        self
     }
 
     /// Builds an issuer and starts its background refresh, if any. Must run
@@ -96,7 +105,8 @@ impl Issuer {
             c.algs,
             c.leeway_secs,
             KeySet::default(),
-        );
+        )
+        .with_profile(c.profile);
         let client = || {
             HttpClient::new(c.ca_file.as_deref()).map_err(|e| format!("issuer {}: {e}", c.issuer))
         };
@@ -135,7 +145,12 @@ impl Issuer {
                 client: creds,
             } => {
                 let http = client()?;
-                let discovery = Arc::new(Discovery::new(&c.issuer, metadata_urls, http.clone()));
+                let discovery = Arc::new(Discovery::new(
+                    &c.issuer,
+                    metadata_urls,
+                    c.allow_insecure_http,
+                    http.clone(),
+                ));
                 match creds {
                     Some(creds) => {
                         issuer.introspection = Some(Arc::new(introspector(
@@ -247,7 +262,7 @@ pub enum TokenError {
     NotJwt,
     #[error("token malformed: {0}")]
     Malformed(String),
-    #[error("token typ {0:?} is not at+jwt")]
+    #[error("token typ {0:?} not accepted by the issuer's profile")]
     Typ(String),
     #[error("token issuer {0:?} is not configured")]
     UnknownIssuer(String),
@@ -281,7 +296,7 @@ impl TokenError {
     pub fn description(&self) -> &'static str {
         match self {
             TokenError::NotJwt | TokenError::Malformed(_) => "Malformed access token",
-            TokenError::Typ(_) => "Access token typ must be at+jwt",
+            TokenError::Typ(_) => "Access token typ not accepted",
             TokenError::UnknownIssuer(_) => "Access token issuer not accepted",
             TokenError::Alg(_) => "Access token alg not accepted",
             TokenError::UnknownKey { .. } | TokenError::BadSignature => {

@@ -49,15 +49,22 @@ pub struct Discovery {
     pub issuer: String,
     pub client: HttpClient,
     urls: Vec<Uri>,
+    allow_insecure_http: bool,
     cell: tokio::sync::OnceCell<Metadata>,
 }
 
 impl Discovery {
-    pub fn new(issuer: &str, urls: &[Uri], client: HttpClient) -> Discovery {
+    pub fn new(
+        issuer: &str,
+        urls: &[Uri],
+        allow_insecure_http: bool,
+        client: HttpClient,
+    ) -> Discovery {
         Discovery {
             issuer: issuer.to_string(),
             client,
             urls: urls.to_vec(),
+            allow_insecure_http,
             cell: tokio::sync::OnceCell::new(),
         }
     }
@@ -65,7 +72,14 @@ impl Discovery {
     /// The metadata; a failed discovery is retried on the next call.
     pub async fn metadata(&self) -> Result<&Metadata, String> {
         self.cell
-            .get_or_try_init(|| discovery::discover(&self.client, &self.issuer, &self.urls))
+            .get_or_try_init(|| {
+                discovery::discover(
+                    &self.client,
+                    &self.issuer,
+                    &self.urls,
+                    self.allow_insecure_http,
+                )
+            })
             .await
     }
 }
