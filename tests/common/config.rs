@@ -1,5 +1,6 @@
 //! Config text for the gateways of the tests: the placeholders [`fill`]
-//! replaces with paths of a test PKI, `[server.tls]` and routes.
+//! replaces with paths of a test PKI, `[server.tls]`, routes, issuers, and
+//! whole configs for the shapes the tests use.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use std::path::Path;
@@ -25,8 +26,14 @@ pub fn fill(text: &str, files: &PkiFiles, dir: &Path) -> String {
 
 /// A `[[routes]]` entry with `auth = "none"`.
 pub fn route(name: &str, path_prefix: &str, upstream: &str) -> String {
+    route_with(name, path_prefix, upstream, "auth = \"none\"")
+}
+
+/// A `[[routes]]` entry; `extra` holds more keys of the route table (and may
+/// end with a `[routes.identity_headers]` table).
+pub fn route_with(name: &str, prefix: &str, upstream: &str, extra: &str) -> String {
     format!(
-        "\n[[routes]]\nname = \"{name}\"\npath_prefix = \"{path_prefix}\"\nupstream = \"{upstream}\"\nauth = \"none\"\n"
+        "\n[[routes]]\nname = \"{name}\"\npath_prefix = \"{prefix}\"\nupstream = \"{upstream}\"\n{extra}\n"
     )
 }
 
@@ -44,4 +51,59 @@ pub fn write_pki(dir: &Path) -> (DemoPki, PkiFiles) {
     let pki = DemoPki::localhost().unwrap();
     let files = pki.write(dir).unwrap();
     (pki, files)
+}
+
+/// The issuer of the tests' access tokens (the fixture's key).
+pub const ISSUER: &str = "https://as.test";
+/// The audience every test issuer is configured with.
+pub const AUDIENCE: &str = "https://api.test";
+/// The `algs` challenge parameter for the default allow-list (ES256 PS256 EdDSA).
+pub const DEFAULT_ALGS: &str = "ES256 PS256 EdDSA Ed25519";
+
+/// The identity-header table of the DPoP tests' routes.
+pub const IDENTITY: &str = "[routes.identity_headers]\nsub = \"X-Auth-Subject\"\nclient_id = \"X-Auth-Client-Id\"\nscope = \"X-Auth-Scope\"\njkt = \"X-Auth-Jkt\"\n";
+
+/// The identity headers of [`routes`] (no `jkt`).
+const ROUTES_IDENTITY: &str = "[routes.identity_headers]\nsub = \"X-Auth-Subject\"\nclient_id = \"X-Auth-Client-Id\"\nscope = \"X-Auth-Scope\"\n";
+
+/// `[[issuers]]` for [`ISSUER`] / [`AUDIENCE`] with `jwks_file =
+/// "as.jwks.json"`: the fixture's key set, relative to the config's folder.
+pub fn fixture_issuer_table() -> String {
+    format!(
+        "\n[[issuers]]\nissuer = \"{ISSUER}\"\naudiences = [\"{AUDIENCE}\"]\njwks_file = \"as.jwks.json\"\n"
+    )
+}
+
+/// An `[[issuers]]` table: `issuer`, audiences [`AUDIENCE`], `ca_file`, then
+/// `extra` lines (the token source and its settings).
+pub fn issuer_table(issuer: &str, ca_file: &Path, extra: &str) -> String {
+    format!(
+        "\n[[issuers]]\nissuer = \"{issuer}\"\naudiences = [\"{AUDIENCE}\"]\nca_file = \"{}\"\n{extra}\n",
+        ca_file.display()
+    )
+}
+
+/// Two routes to `upstream`: `/dual` (`dpop_or_bearer`) and everything else
+/// (`dpop`), both with identity headers (no `jkt`).
+pub fn routes(upstream: &str) -> String {
+    let dual = format!("auth = \"dpop_or_bearer\"\n{ROUTES_IDENTITY}");
+    let api = format!("auth = \"dpop\"\n{ROUTES_IDENTITY}");
+    route_with("dual", "/dual", upstream, &dual) + &route_with("api", "/", upstream, &api)
+}
+
+/// A TLS gateway on `127.0.0.1:0` trusting the fixture's issuer
+/// ([`fixture_issuer_table`]), then `rest` (`[dpop]`, routes…).
+pub fn dpop_config(rest: &str) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n{TLS_TABLE}{}\n{rest}",
+        fixture_issuer_table()
+    )
+}
+
+/// A TLS gateway on `127.0.0.1:0` with an admin listener on `127.0.0.1:0`,
+/// then `rest` (`[[issuers]]`, `[[routes]]`…).
+pub fn admin_config(rest: &str) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n{TLS_TABLE}\n[admin]\nlisten = \"127.0.0.1:0\"\n{rest}"
+    )
 }

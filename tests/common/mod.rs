@@ -1,30 +1,64 @@
-//! Shared harness for the integration tests: everything runs over real
-//! loopback sockets.
+//! The one harness of the integration tests; everything runs over real
+//! loopback sockets. Every test file declares `mod common;` and uses
+//! `common::…`; since each test binary compiles this whole tree, items a
+//! binary does not use are allowed to be dead.
 //!
-//! - [`upstream`]: [`Upstream`], an in-process plain-HTTP server (HTTP/1.1
-//!   and h2c) that records every request it receives and answers per a
-//!   [`Behaviour`].
-//! - [`client`] and [`conn`]: HTTPS clients (hyper-util over rustls) that
-//!   trust only the test CA, with the TLS version and ALPN forced
-//!   ([`TestClient`], [`raw_request`]).
-//! - [`gateway`]: [`TestGateway`], the gateway in-process, on ephemeral
-//!   ports, with a fresh PKI in a temporary directory; [`config`]: its
-//!   config text.
+//! The gateway and what it talks to:
+//! - [`gateway`]: [`TestGateway`], the gateway in-process on ephemeral ports,
+//!   started from a config text or through [`GatewayBuilder`] (clock, shared
+//!   [`Fixture`], an upstream it owns); [`replica`]: replicas of one fixture
+//!   behind one public URL.
+//! - [`fixture`]: a temporary folder with a fresh PKI and an issuer key
+//!   with its JWKS file; [`config`]: config text and its placeholders.
 //! - [`process`]: the `dpop-gateway` binary as a child process
-//!   ([`GatewayProcess`], [`run_bin`]: its own RSS, real signals, exit
-//!   codes).
-//! - [`body`]: bodies of any size, streamed and hashed as they pass.
+//!   ([`GatewayProcess`], [`run_bin`]).
+//! - [`upstream`]: [`Upstream`], a recording plain-HTTP server.
+//! - [`auth_server`]: a fake HTTPS authorization server (JWKS, metadata,
+//!   introspection) whose answers and availability a test changes.
+//! - [`redis_server`]: a `redis-server` child on an ephemeral port.
+//!
+//! Talking to it:
+//! - [`client`]: [`TestClient`] and [`Answer`]; [`conn`]: one request on a
+//!   raw TLS connection ([`raw_request`]); [`req`]: requests as data, DPoP
+//!   and Bearer requests with fresh proofs; [`body`]: streamed bodies.
+//! - [`jose`], [`keys`], [`form`]: base64url, thumbprints and DPoP proofs,
+//!   keys and hand-made signatures, form encoding, written independently of
+//!   the crate; [`tokens`]: access tokens minted by the crate or by hand.
+//!
+//! Judging the answers: [`asserts`] (accepted, challenges, 503),
+//! [`check`] (every property of a rejection) with the strict
+//! `WWW-Authenticate` parser of [`challenge`]; [`wait`]: polling. A test
+//! binary that relies on the checkers runs their own tests by invoking
+//! `common::rejection_self_tests!()` (and `common::form_self_tests!()` for
+//! the form rules).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
+pub mod asserts;
+pub mod auth_server;
 pub mod body;
+pub mod challenge;
+pub mod check;
 pub mod client;
 pub mod config;
 pub mod conn;
+pub mod fixture;
+pub mod form;
 pub mod gateway;
+pub mod jose;
+pub mod keys;
 pub mod process;
+pub mod redis_server;
+pub mod replica;
+pub mod req;
+pub mod tokens;
 pub mod upstream;
+pub mod wait;
 
 // Re-exported so that a test names `common::TestGateway` and the like; a
 // binary that uses none of a module's items would call its re-export unused.
 #[allow(unused_imports)]
-pub use self::{body::*, client::*, config::*, conn::*, gateway::*, process::*, upstream::*};
+pub use self::{
+    body::*, client::*, config::*, conn::*, fixture::Fixture, gateway::*, process::*, upstream::*,
+};
+#[allow(unused_imports)]
+pub(crate) use self::{check::rejection_self_tests, form::form_self_tests};
