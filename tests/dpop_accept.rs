@@ -9,53 +9,55 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-mod dpop_support;
 
-use common::{Recorded, Upstream};
+use common::check::{problems, Expect};
+use common::jose::{jkt_of, unb64, Proof};
+use common::keys;
+use common::req::{send, Req, Via};
+use common::{
+    route_with, system_now, ClockMode, Recorded, TestGateway, Upstream, DEFAULT_ALGS, IDENTITY,
+};
 use dpop_gateway::jose::{Alg, SigningKey};
-use dpop_support::check::{problems, Expect};
-use dpop_support::gateway::{route, system_now, ClockMode, DpopGateway, DEFAULT_ALGS, IDENTITY};
-use dpop_support::jose::{jkt_of, unb64, Proof};
-use dpop_support::keys;
-use dpop_support::req::{send, Req, Via};
 use serde_json::{json, Value};
+
+common::rejection_self_tests!();
 
 fn config(up: &str) -> String {
     [
-        route("root", "/", up, "auth = \"dpop\""),
-        route("api", "/api", up, &format!("auth = \"dpop\"\n{IDENTITY}")),
-        route(
+        route_with("root", "/", up, "auth = \"dpop\""),
+        route_with("api", "/api", up, &format!("auth = \"dpop\"\n{IDENTITY}")),
+        route_with(
             "legacy",
             "/legacy",
             up,
             &format!("auth = \"dpop\"\nupstream_authorization = \"bearer\"\n{IDENTITY}"),
         ),
-        route(
+        route_with(
             "strip",
             "/strip",
             up,
             "auth = \"dpop\"\nupstream_authorization = \"strip\"",
         ),
-        route("open", "/open", up, &format!("auth = \"none\"\n{IDENTITY}")),
-        route(
+        route_with("open", "/open", up, &format!("auth = \"none\"\n{IDENTITY}")),
+        route_with(
             "dual",
             "/dual",
             up,
             &format!("auth = \"dpop_or_bearer\"\n{IDENTITY}"),
         ),
-        route(
+        route_with(
             "report",
             "/report",
             up,
             &format!("auth = \"dpop\"\nmode = \"report\"\n{IDENTITY}"),
         ),
-        route(
+        route_with(
             "scoped",
             "/scoped",
             up,
             &format!("auth = \"dpop\"\nrequired_scopes = [\"orders:read\", \"orders:write\"]\n{IDENTITY}"),
         ),
-        route(
+        route_with(
             "mapped",
             "/internal",
             up,
@@ -72,9 +74,9 @@ const IDENTITY_HEADERS: [&str; 4] = [
     "x-auth-jkt",
 ];
 
-async fn start() -> (Upstream, DpopGateway) {
+async fn start() -> (Upstream, TestGateway) {
     let up = Upstream::echo().await;
-    let gw = DpopGateway::start(&config(&up.url()), ClockMode::Manual(system_now())).await;
+    let gw = TestGateway::dpop(&config(&up.url()), ClockMode::Manual(system_now())).await;
     (up, gw)
 }
 
@@ -121,7 +123,7 @@ fn routed(path_and_query: &str) -> String {
 
 /// Sends `req`, expects it accepted and forwarded once, unchanged but for the
 /// path's canonical form (see [`routed`]); returns what the upstream recorded.
-async fn accepted(gw: &DpopGateway, up: &Upstream, via: Via, req: &Req, what: &str) -> Recorded {
+async fn accepted(gw: &TestGateway, up: &Upstream, via: Via, req: &Req, what: &str) -> Recorded {
     let (count, arrived) = (up.count(), up.arrived());
     let ans = send(gw, via, req)
         .await

@@ -9,20 +9,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-mod dpop_support;
 
 use std::time::Duration;
 
-use common::{run_bin, Upstream};
-use dpop_support::check::{problems, Expect};
-use dpop_support::gateway::{route, system_now, ClockMode, DpopGateway, IDENTITY};
-use dpop_support::jose::{ath, b64, jkt_of, random_id};
-use dpop_support::keys;
-use dpop_support::req::{send, Req, Via};
+use common::check::{problems, Expect};
+use common::jose::{ath, b64, jkt_of, random_id};
+use common::keys;
+use common::req::{send, Req, Via};
+use common::{route_with, run_bin, system_now, ClockMode, TestGateway, Upstream, IDENTITY};
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 use rsa::traits::PublicKeyParts;
 use serde_json::{json, Value};
+
+common::rejection_self_tests!();
 
 const ALL_ALGS: &str =
     "algs = [\"ES256\", \"ES384\", \"EdDSA\", \"PS256\", \"RS256\", \"PS384\", \"PS512\", \"RS384\", \"RS512\"]";
@@ -31,7 +31,7 @@ const ALL_ALGS_CHALLENGE: &str = "ES256 ES384 PS256 PS384 PS512 RS256 RS384 RS51
 fn config(up: &str, algs: &str) -> String {
     format!(
         "[dpop]\n{algs}\n{}",
-        route("api", "/api", up, &format!("auth = \"dpop\"\n{IDENTITY}"))
+        route_with("api", "/api", up, &format!("auth = \"dpop\"\n{IDENTITY}"))
     )
 }
 
@@ -165,7 +165,7 @@ fn clients() -> Vec<RawClient> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_allowed_alg_with_independently_made_keys() {
     let up = Upstream::echo().await;
-    let gw = DpopGateway::start(
+    let gw = TestGateway::dpop(
         &config(&up.url(), ALL_ALGS),
         ClockMode::Manual(system_now()),
     )
@@ -200,7 +200,7 @@ async fn every_allowed_alg_with_independently_made_keys() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rsa_padding_hash_and_size_confusion_is_refused() {
     let up = Upstream::echo().await;
-    let gw = DpopGateway::start(
+    let gw = TestGateway::dpop(
         &config(&up.url(), ALL_ALGS),
         ClockMode::Manual(system_now()),
     )
@@ -271,7 +271,7 @@ async fn rsa_padding_hash_and_size_confusion_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alg_outside_the_allow_list_is_refused() {
     let up = Upstream::echo().await;
-    let gw = DpopGateway::start(
+    let gw = TestGateway::dpop(
         &config(&up.url(), "algs = [\"PS512\", \"ES384\"]"),
         ClockMode::Manual(system_now()),
     )
@@ -328,7 +328,7 @@ async fn bin(args: Vec<String>) -> common::BinOutput {
 async fn cli_keygen_and_proof_are_accepted() {
     let up = Upstream::echo().await;
     // The CLI stamps proofs with the system clock.
-    let gw = DpopGateway::start(&config(&up.url(), ALL_ALGS), ClockMode::System).await;
+    let gw = TestGateway::dpop(&config(&up.url(), ALL_ALGS), ClockMode::System).await;
     let dir = tempfile::tempdir().unwrap();
     for alg in ["ES256", "ES384", "EdDSA", "PS256", "RS256"] {
         let file = dir.path().join(format!("{alg}.jwk.json"));

@@ -6,28 +6,31 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-mod dpop_support;
 
 use std::sync::Arc;
 
-use common::{empty, Answer, TestClient, Upstream};
+use common::check::{problems, Expect};
+use common::jose::{signature_of, with_signature, Proof};
+use common::keys;
+use common::req::Req;
+use common::{
+    empty, route_with, system_now, Answer, ClockMode, TestClient, TestGateway, Upstream,
+    DEFAULT_ALGS,
+};
 use dpop_gateway::jose::{Alg, SigningKey};
-use dpop_support::check::{problems, Expect};
-use dpop_support::gateway::{route, system_now, ClockMode, DpopGateway, DEFAULT_ALGS};
-use dpop_support::jose::{signature_of, with_signature, Proof};
-use dpop_support::keys;
-use dpop_support::req::Req;
 use http::Request;
 use serde_json::json;
 use tokio::sync::Barrier;
 
+common::rejection_self_tests!();
+
 const N: usize = 64;
 const PATH: &str = "/api/race";
 
-async fn start() -> (Upstream, DpopGateway) {
+async fn start() -> (Upstream, TestGateway) {
     let up = Upstream::echo().await;
-    let gw = DpopGateway::start(
-        &route("api", "/api", &up.url(), "auth = \"dpop\""),
+    let gw = TestGateway::dpop(
+        &route_with("api", "/api", &up.url(), "auth = \"dpop\""),
         ClockMode::Manual(system_now()),
     )
     .await;
@@ -36,7 +39,7 @@ async fn start() -> (Upstream, DpopGateway) {
 
 /// Opens `n` pooled connections on `client` with requests that never reach
 /// the upstream (no credentials: 401).
-async fn warm(gw: &DpopGateway, client: &TestClient, n: usize) {
+async fn warm(gw: &TestGateway, client: &TestClient, n: usize) {
     let mut tasks = Vec::new();
     for _ in 0..n {
         let client = client.clone();
@@ -51,7 +54,7 @@ async fn warm(gw: &DpopGateway, client: &TestClient, n: usize) {
 }
 
 /// Sends the requests all at once (half over HTTP/1.1, half over HTTP/2).
-async fn race(gw: &DpopGateway, reqs: Vec<Req>) -> Vec<Answer> {
+async fn race(gw: &TestGateway, reqs: Vec<Req>) -> Vec<Answer> {
     let (h1, h2) = (gw.h1(), gw.h2());
     warm(gw, &h1, reqs.len() / 2).await;
     warm(gw, &h2, 1).await;

@@ -5,17 +5,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-mod dpop_support;
 
 use std::time::Duration;
 
-use common::{GatewayProcess, TLS_TABLE};
+use common::jose::{segments, Proof};
+use common::req::{send_to, Req};
+use common::tokens::token;
+use common::{fixture_issuer_table, route_with, system_now, GatewayProcess, IDENTITY, TLS_TABLE};
 use dpop_gateway::jose::{Alg, SigningKey};
 use dpop_gateway::mint;
-use dpop_support::gateway::{issuer_table, route, system_now, IDENTITY};
-use dpop_support::jose::{segments, token, Proof};
-use dpop_support::req::{send_to, Req};
 use serde_json::{json, Value};
+
+common::rejection_self_tests!();
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_log_has_precise_reasons_and_no_secrets() {
@@ -26,8 +27,8 @@ async fn access_log_has_precise_reasons_and_no_secrets() {
     std::fs::write(&jwks, mint::jwks(&issuer).to_string()).unwrap();
     let config = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n\n{TLS_TABLE}{}{}",
-        issuer_table().replace("as.jwks.json", &jwks.display().to_string()),
-        route(
+        fixture_issuer_table().replace("as.jwks.json", &jwks.display().to_string()),
+        route_with(
             "api",
             "/api",
             &up.url(),

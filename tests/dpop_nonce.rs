@@ -9,7 +9,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-mod redis_support;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -21,12 +20,13 @@ use dpop_gateway::mint;
 use dpop_gateway::nonce::Nonces;
 use serde_json::{json, Value};
 
-use common::{
-    run_bin, unused_port, Behaviour, BinOutput, Recorded, Upstream, UPSTREAM_NAME_HEADER,
+use common::asserts::{
+    assert_invalid_proof, assert_no_store, assert_ok, assert_replayed, assert_use_nonce, nonces_of,
 };
-use redis_support::gateway::{
-    assert_invalid_proof, assert_no_store, assert_ok, assert_replayed, assert_use_nonce, jti_of,
-    nonces_of, Caller, Fixture, Instance, AUDIENCE, ISSUER,
+use common::replica::{jti_of, Caller};
+use common::{
+    run_bin, unused_port, Behaviour, BinOutput, ClockMode, Fixture, Recorded, TestGateway,
+    Upstream, AUDIENCE, ISSUER, UPSTREAM_NAME_HEADER,
 };
 
 /// Start of window W (a multiple of the lifetime).
@@ -53,8 +53,14 @@ fn nonce_table(current: &str, previous: Option<&str>) -> String {
 }
 
 /// A gateway with `nonce_secret_file = secret` (a file in the fixture).
-async fn gateway(fx: &Fixture, secret: &str, clock: &Arc<ManualClock>) -> Instance {
-    Instance::start(fx, &nonce_table(secret, None), "", Some(clock.clone())).await
+async fn gateway(fx: &Fixture, secret: &str, clock: &Arc<ManualClock>) -> TestGateway {
+    TestGateway::replica(
+        fx,
+        &nonce_table(secret, None),
+        "",
+        ClockMode::Shared(clock.clone()),
+    )
+    .await
 }
 
 /// A fixture with `secret-a` (SECRET_A) and `secret-b` (SECRET_B).
@@ -66,11 +72,11 @@ fn fixture() -> Fixture {
 }
 
 /// A nonce obtained the way a client gets one: a nonce-less proof, a 401.
-async fn fetch_nonce(gw: &Instance, caller: &Caller) -> String {
-    let before = gw.upstream.count();
+async fn fetch_nonce(gw: &TestGateway, caller: &Caller) -> String {
+    let before = gw.upstream().count();
     let nonce = assert_use_nonce(&gw.call(caller, None).await);
     assert_eq!(
-        gw.upstream.count(),
+        gw.upstream().count(),
         before,
         "a use_dpop_nonce answer was forwarded"
     );
@@ -111,19 +117,19 @@ async fn first_request_without_nonce_gets_use_dpop_nonce_and_the_retry_passes() 
     let nonce = assert_use_nonce(&first);
     let www = first.header("www-authenticate").unwrap();
     assert!(www.contains("algs=\""), "challenge without algs: {www}");
-    assert_eq!(gw.upstream.count(), 0, "forwarded without a nonce");
+    assert_eq!(gw.upstream().count(), 0, "forwarded without a nonce");
 
     // §9: the retry is a new proof carrying the nonce.
     let retry = gw.call(&caller, Some(&nonce)).await;
     assert_ok(&retry);
-    assert_eq!(gw.upstream.count(), 1);
+    assert_eq!(gw.upstream().count(), 1);
     assert!(
         nonces_of(&retry).is_empty(),
         "a current nonce needs no replacement yet: {:?}",
         retry.headers
     );
     // The proof and nonce stay between client and gateway.
-    let up = gw.upstream.last();
+    let up = gw.upstream().last();
     assert!(up.header("dpop").is_none(), "DPoP header forwarded");
 
     // Each challenge carries a new, unpredictable nonce.
@@ -143,21 +149,21 @@ async fn one_nonce_serves_many_proofs_but_each_proof_only_once() {
     for i in 0..5 {
         let answer = gw.call(&caller, Some(&nonce)).await;
         assert_ok(&answer);
-        assert_eq!(gw.upstream.count(), i + 1);
+        assert_eq!(gw.upstream().count(), i + 1);
     }
 
     // Case 61 with nonces: the same proof twice.
     let proof = caller.proof(Some(&nonce), gw.now());
     assert_ok(&gw.send(&caller.token, &proof).await);
     assert_replayed(&gw.send(&caller.token, &proof).await);
-    assert_eq!(gw.upstream.count(), 6);
+    assert_eq!(gw.upstream().count(), 6);
 
     // Case 63: the same jti, newly signed with a new iat and the valid nonce.
     clock.advance(2);
     let resigned =
         caller.proof_with_claims(&caller.claims(&jti_of(&proof), Some(&nonce), gw.now()));
     assert_replayed(&gw.send(&caller.token, &resigned).await);
-    assert_eq!(gw.upstream.count(), 6);
+    assert_eq!(gw.upstream().count(), 6);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,7 +180,7 @@ async fn forged_foreign_and_expired_nonces_get_a_new_nonce_that_works() {
         &gw.call(&caller, Some(&library_nonce(SECRET_A, gw.now())))
             .await,
     );
-    let mut forwarded = gw.upstream.count();
+    let mut forwarded = gw.upstream().count();
 
     let refused = [
         ("forged (one character flipped)", flip_middle(&good)),
@@ -191,10 +197,10 @@ async fn forged_foreign_and_expired_nonces_get_a_new_nonce_that_works() {
         let answer = gw.call(&caller, Some(bad)).await;
         let fresh = assert_use_nonce(&answer);
         assert_ne!(&fresh, bad, "{what}: the refused nonce was handed back");
-        assert_eq!(gw.upstream.count(), forwarded, "{what}: forwarded");
+        assert_eq!(gw.upstream().count(), forwarded, "{what}: forwarded");
         assert_ok(&gw.call(&caller, Some(&fresh)).await);
         forwarded += 1;
-        assert_eq!(gw.upstream.count(), forwarded, "{what}");
+        assert_eq!(gw.upstream().count(), forwarded, "{what}");
     }
 
     // Expired: more than two lifetimes later, the nonce from window W is
@@ -203,7 +209,7 @@ async fn forged_foreign_and_expired_nonces_get_a_new_nonce_that_works() {
     let answer = gw.call(&caller, Some(&good)).await;
     let fresh = assert_use_nonce(&answer);
     assert_ne!(fresh, good);
-    assert_eq!(gw.upstream.count(), forwarded, "expired nonce forwarded");
+    assert_eq!(gw.upstream().count(), forwarded, "expired nonce forwarded");
     let retry = gw.call(&caller, Some(&fresh)).await;
     assert_ok(&retry);
     assert!(nonces_of(&retry).is_empty(), "a brand-new nonce is current");
@@ -252,9 +258,9 @@ async fn a_nonce_lives_for_its_window_and_the_next_and_rotates_on_success() {
 
     // Window W+2: n1 is expired; n2 is now the previous window's.
     clock.set(T0 + 2 * LIFETIME);
-    let before = gw.upstream.count();
+    let before = gw.upstream().count();
     let fresh = assert_use_nonce(&gw.call(&caller, Some(&n1)).await);
-    assert_eq!(gw.upstream.count(), before);
+    assert_eq!(gw.upstream().count(), before);
     let answer = gw.call(&caller, Some(&n2)).await;
     assert_ok(&answer);
     assert_eq!(nonces_of(&answer).len(), 1);
@@ -283,11 +289,11 @@ async fn a_rotated_nonce_is_never_cacheable_and_never_doubled() {
     .await;
     let fx = fixture();
     let clock = clock();
-    let gw = Instance::start_with(
+    let gw = TestGateway::replica_with(
         &fx,
         &nonce_table("secret-a", None),
         "",
-        Some(clock.clone()),
+        ClockMode::Shared(clock.clone()),
         upstream,
     )
     .await;
@@ -367,7 +373,7 @@ async fn nonce_type_and_iat_errors() {
         let fresh = assert_use_nonce(&answer);
         assert_ne!(fresh, nonce, "{what}");
     }
-    assert_eq!(gw.upstream.count(), 0, "a refused proof was forwarded");
+    assert_eq!(gw.upstream().count(), 0, "a refused proof was forwarded");
 
     // The nonce itself is fine.
     assert_ok(&gw.call(&caller, Some(&nonce)).await);
@@ -386,12 +392,12 @@ async fn no_downgrade_to_nonce_less_proofs_after_a_nonce_was_handed_out() {
     clock.advance(1);
     let answer = gw.call(&caller, None).await;
     assert_use_nonce(&answer);
-    assert_eq!(gw.upstream.count(), 1);
+    assert_eq!(gw.upstream().count(), 1);
 
     // The same for a key that never saw a nonce: nonces are required of everyone.
     let other = Caller::new(&fx, gw.now());
     assert_use_nonce(&gw.call(&other, None).await);
-    assert_eq!(gw.upstream.count(), 1);
+    assert_eq!(gw.upstream().count(), 1);
 
     // The refused attempts cost the client nothing: its nonce still works.
     assert_ok(&gw.call(&caller, Some(&nonce)).await);
@@ -419,13 +425,13 @@ async fn replicas_sharing_the_secret_accept_each_others_nonces() {
     assert_ok(&b.call(&caller, Some(&from_a)).await);
     assert_ok(&a.call(&caller, Some(&from_b)).await);
     assert_ok(&a.call(&caller, Some(&from_a)).await);
-    assert_eq!((a.upstream.count(), b.upstream.count()), (2, 1));
+    assert_eq!((a.upstream().count(), b.upstream().count()), (2, 1));
 
     // Another secret: each side refuses the other's nonces with a new one of its own.
     let fresh = assert_use_nonce(&c.call(&caller, Some(&from_a)).await);
-    assert_eq!(c.upstream.count(), 0);
+    assert_eq!(c.upstream().count(), 0);
     assert_use_nonce(&a.call(&caller, Some(&fresh)).await);
-    assert_eq!(a.upstream.count(), 2);
+    assert_eq!(a.upstream().count(), 2);
     assert_ok(&c.call(&caller, Some(&fresh)).await);
 }
 
@@ -436,11 +442,11 @@ async fn secret_rollover_accepts_nonces_of_the_previous_secret() {
     // A has not rolled over yet (S1 = secret-a); B has (S2 = secret-b, previous S1);
     // C has finished the rollover (S2 only).
     let a = gateway(&fx, "secret-a", &clock).await;
-    let b = Instance::start(
+    let b = TestGateway::replica(
         &fx,
         &nonce_table("secret-b", Some("secret-a")),
         "",
-        Some(clock.clone()),
+        ClockMode::Shared(clock.clone()),
     )
     .await;
     let c = gateway(&fx, "secret-b", &clock).await;
@@ -452,7 +458,7 @@ async fn secret_rollover_accepts_nonces_of_the_previous_secret() {
     // B signs with S2: A does not know it, B and C do.
     let from_b = fetch_nonce(&b, &caller).await;
     assert_use_nonce(&a.call(&caller, Some(&from_b)).await);
-    assert_eq!(a.upstream.count(), 0);
+    assert_eq!(a.upstream().count(), 0);
     assert_ok(&b.call(&caller, Some(&from_b)).await);
     assert_ok(&c.call(&caller, Some(&from_b)).await);
 

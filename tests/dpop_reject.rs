@@ -19,22 +19,23 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-mod dpop_support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::{Answer, Upstream};
-use dpop_gateway::jose::{Alg, SigningKey};
-use dpop_support::check::{problems, Expect};
-use dpop_support::gateway::{route, system_now, ClockMode, DpopGateway, DEFAULT_ALGS};
-use dpop_support::jose::{
-    ath, b64, b64_std, hex, jkt_of, random_id, segments, sha256, sign_raw, sign_token,
-    signature_of, token_claims, token_header, unb64, with_signature, Proof,
+use common::check::{problems, Expect};
+use common::jose::{
+    ath, b64, b64_std, jkt_of, random_id, segments, sha256, sign_raw, signature_of, unb64,
+    with_signature, Proof,
 };
-use dpop_support::keys;
-use dpop_support::req::{send, Req, Via};
+use common::keys;
+use common::req::{send, Req, Via};
+use common::tokens::{sign_token, token_claims, token_header};
+use common::{hex, route_with, system_now, Answer, ClockMode, TestGateway, Upstream, DEFAULT_ALGS};
+use dpop_gateway::jose::{Alg, SigningKey};
 use serde_json::{json, Value};
+
+common::rejection_self_tests!();
 
 const API: &str = "/api/resource";
 const SCOPED: &str = "/scoped/resource";
@@ -42,15 +43,15 @@ const DUAL: &str = "/dual/resource";
 
 fn config(upstream: &str) -> String {
     [
-        route("api", "/api", upstream, "auth = \"dpop\""),
-        route(
+        route_with("api", "/api", upstream, "auth = \"dpop\""),
+        route_with(
             "scoped",
             "/scoped",
             upstream,
             "auth = \"dpop\"\nrequired_scopes = [\"orders:read\"]",
         ),
-        route("dual", "/dual", upstream, "auth = \"dpop_or_bearer\""),
-        route(
+        route_with("dual", "/dual", upstream, "auth = \"dpop_or_bearer\""),
+        route_with(
             "mapped",
             "/internal",
             upstream,
@@ -138,7 +139,7 @@ impl Keys {
 
 /// What the cases are built from.
 struct Ctx<'a> {
-    gw: &'a DpopGateway,
+    gw: &'a TestGateway,
     k: &'a Keys,
     now: i64,
     /// Bound to `k.es256`.
@@ -1335,7 +1336,7 @@ fn seen(up: &Upstream) -> (usize, usize) {
     (up.count(), up.arrived())
 }
 
-async fn run_case(gw: &DpopGateway, up: &Upstream, via: Via, case: &Case) -> Vec<String> {
+async fn run_case(gw: &TestGateway, up: &Upstream, via: Via, case: &Case) -> Vec<String> {
     let check =
         |ans: &Answer, req: &Req| problems(ans, &case.expect, DEFAULT_ALGS, req.method == "HEAD");
     let mut p = Vec::new();
@@ -1449,7 +1450,7 @@ async fn run_case(gw: &DpopGateway, up: &Upstream, via: Via, case: &Case) -> Vec
 async fn rfc9449_section7_negative_cases() {
     let up = Upstream::echo().await;
     let trap = FetchTrap::start().await;
-    let gw = DpopGateway::start(&config(&up.url()), ClockMode::Manual(system_now())).await;
+    let gw = TestGateway::dpop(&config(&up.url()), ClockMode::Manual(system_now())).await;
     let k = Keys::new();
     let mut failures = Vec::new();
     let mut counted = 0;
@@ -1509,7 +1510,7 @@ async fn rfc9449_section7_negative_cases() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutations_have_accepted_twins() {
     let up = Upstream::echo().await;
-    let gw = DpopGateway::start(&config(&up.url()), ClockMode::Manual(system_now())).await;
+    let gw = TestGateway::dpop(&config(&up.url()), ClockMode::Manual(system_now())).await;
     let now = gw.now();
     let key = SigningKey::generate(Alg::Es256).unwrap();
     let token = gw.token(Some(key.jkt().as_str()), None);
@@ -1644,11 +1645,11 @@ async fn mutations_have_accepted_twins() {
 async fn path_aliases_of_a_dpop_route_do_not_bypass_it() {
     let up = Upstream::echo().await;
     let config = [
-        route("public", "/", &up.url(), "auth = \"none\""),
-        route("api", "/api", &up.url(), "auth = \"dpop\""),
+        route_with("public", "/", &up.url(), "auth = \"none\""),
+        route_with("api", "/api", &up.url(), "auth = \"dpop\""),
     ]
     .concat();
-    let gw = DpopGateway::start(&config, ClockMode::Manual(system_now())).await;
+    let gw = TestGateway::dpop(&config, ClockMode::Manual(system_now())).await;
     // Controls: the public route forwards, the DPoP route demands a proof.
     let ans = send(&gw, Via::H1, &Req::get("/public/x")).await.unwrap();
     assert_eq!(ans.status, 200);

@@ -1,29 +1,28 @@
 //! Opaque access tokens validated by RFC 7662 introspection against a real
-//! HTTPS endpoint on loopback (`as_support::AuthServer`): the request the
-//! gateway sends (POST, HTTP Basic with form-encoded credentials, the token
-//! form-encoded), what an answer allows (active, `cnf.jkt`, `token_type`,
-//! Bearer on a `dpop_or_bearer` route), the caches (positive bounded by `exp`
-//! and `introspection_cache_secs`, negative for 5 s, single flight) and the
-//! endpoint down (503, never 200). Time-dependent tests move a `ManualClock`
-//! instead of sleeping.
+//! HTTPS endpoint on loopback (`common::auth_server::AuthServer`): the
+//! request the gateway sends (POST, HTTP Basic with form-encoded
+//! credentials, the token form-encoded), what an answer allows (active,
+//! `cnf.jkt`, `token_type`, Bearer on a `dpop_or_bearer` route), the caches
+//! (positive bounded by `exp` and `introspection_cache_secs`, negative for
+//! 5 s, single flight) and the endpoint down (503, never 200).
+//! Time-dependent tests move a `ManualClock` instead of sleeping.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod as_support;
 mod common;
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use as_support::gateway::{
-    assert_invalid_token, assert_ok, assert_unavailable, issuer_table, routes, ClockMode, Gw,
-};
-use as_support::keys::{
-    basic, es256, form_encode, form_fields, jwks, opaque, token, unbasic, AUDIENCE, RFC7662_TOKEN,
-};
-use as_support::{AuthServer, Availability, INTROSPECT_PATH, JWKS_PATH};
-use common::Upstream;
+use common::asserts::{assert_invalid_token, assert_ok, assert_unavailable};
+use common::auth_server::{AuthServer, Availability, INTROSPECT_PATH, JWKS_PATH};
+use common::form::{basic, form_encode, form_fields, unbasic};
+use common::keys::{es256, jwks};
+use common::tokens::{opaque, token_from, RFC7662_TOKEN};
+use common::{issuer_table, routes, system_now, ClockMode, TestGateway, Upstream, AUDIENCE};
 use dpop_gateway::jose::SigningKey;
+
+common::form_self_tests!();
 
 /// A client id and a secret that need form-encoding (RFC 6749 §2.3.1).
 const CLIENT_ID: &str = "gateway client:1/é";
@@ -41,7 +40,7 @@ fn introspection_source(as_: &AuthServer, extra: &str) -> String {
 }
 
 /// A gateway (manual clock) whose only issuer introspects at `as_`.
-async fn gateway(as_: &AuthServer, up: &Upstream, extra: &str) -> Gw {
+async fn gateway(as_: &AuthServer, up: &Upstream, extra: &str) -> TestGateway {
     let text = format!(
         "{}{}",
         issuer_table(
@@ -51,7 +50,7 @@ async fn gateway(as_: &AuthServer, up: &Upstream, extra: &str) -> Gw {
         ),
         routes(&up.url())
     );
-    Gw::start(&text, ClockMode::Manual).await
+    TestGateway::with_admin(&text, ClockMode::Manual(system_now())).await
 }
 
 /// An active answer bound to `key`, valid five minutes from `now`.
@@ -594,12 +593,12 @@ async fn jwt_routed_by_iss_opaque_to_the_introspecting_issuer() {
         ),
         routes(&up.url())
     );
-    let gw = Gw::start(&text, ClockMode::Manual).await;
+    let gw = TestGateway::with_admin(&text, ClockMode::Manual(system_now())).await;
     let client = es256();
     let http = gw.h1();
     assert!(gw.wait_readyz(200, Duration::from_secs(5)).await);
 
-    let jwt = token(&issuer_key, &jwt_iss, Some(client.jkt().as_str()), gw.now());
+    let jwt = token_from(&issuer_key, &jwt_iss, Some(client.jkt().as_str()), gw.now());
     assert_ok(&gw.dpop_get(&http, "/jwt", &jwt, &client).await);
     assert_eq!(
         as_.calls().len(),
@@ -612,7 +611,7 @@ async fn jwt_routed_by_iss_opaque_to_the_introspecting_issuer() {
     assert_ok(&gw.dpop_get(&http, "/opaque", &t, &client).await);
     assert_eq!(as_.calls_for(&t), 1);
 
-    let stranger = token(
+    let stranger = token_from(
         &issuer_key,
         "https://unknown.example",
         Some(client.jkt().as_str()),
@@ -643,7 +642,7 @@ async fn discovery_finds_the_introspection_endpoint() {
         issuer_table(&as_.origin(), &as_.ca_file(), &source),
         routes(&up.url())
     );
-    let gw = Gw::start(&text, ClockMode::Manual).await;
+    let gw = TestGateway::with_admin(&text, ClockMode::Manual(system_now())).await;
     let client = es256();
     let t = opaque();
     as_.set_token(&t, active_bound(&as_, &client, gw.now()));

@@ -5,25 +5,25 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-mod dpop_support;
 
-use common::Upstream;
+use common::jose::{jkt_of, Proof};
+use common::req::{send, Req, Via};
+use common::{route_with, system_now, ClockMode, TestGateway, Upstream};
 use dpop_gateway::jose::{Alg, SigningKey};
-use dpop_support::gateway::{route, system_now, ClockMode, DpopGateway};
-use dpop_support::jose::{jkt_of, Proof};
-use dpop_support::req::{send, Req, Via};
+
+common::rejection_self_tests!();
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_store_answers_503_and_keeps_its_entries() {
     let up = Upstream::echo().await;
     let rest = format!(
         "[dpop]\nmax_age_secs = 60\nmax_skew_secs = 10\n[replay]\nmax_entries = 2\n{}",
-        route("api", "/api", &up.url(), "auth = \"dpop\"")
+        route_with("api", "/api", &up.url(), "auth = \"dpop\"")
     );
-    let gw = DpopGateway::start(&rest, ClockMode::Manual(system_now())).await;
+    let gw = TestGateway::dpop(&rest, ClockMode::Manual(system_now())).await;
     let key = SigningKey::generate(Alg::Es256).unwrap();
     let token = gw.token(Some(&jkt_of(&key.public_jwk())), None);
-    let proof = |gw: &DpopGateway| {
+    let proof = |gw: &TestGateway| {
         Proof::new(&key, "GET", &gw.htu("/api/x"), Some(&token), gw.now()).sign()
     };
 

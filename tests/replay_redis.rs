@@ -14,7 +14,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-mod redis_support;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,12 +24,14 @@ use dpop_gateway::jose::{Alg, Jkt, SigningKey};
 use dpop_gateway::replay::{Recorded, RedisReplayStore, ReplayError, ReplayKey, ReplayStore};
 use http::Request;
 
-use common::{empty, Alpn, GatewayProcess, TestClient, Upstream, TLS_TABLE};
-use redis_support::gateway::{
-    assert_ok, assert_replayed, assert_unavailable, assert_use_nonce, redis_key, system_now,
-    Caller, Fixture, Instance, AUDIENCE, ISSUER, PATH, PUBLIC_URL,
+use common::asserts::{assert_ok, assert_replayed, assert_unavailable, assert_use_nonce};
+use common::redis_server::{commands, RedisServer, Resp};
+use common::replica::{redis_key, Caller, PATH, PUBLIC_URL};
+use common::wait::eventually;
+use common::{
+    empty, system_now, Alpn, ClockMode, Fixture, GatewayProcess, TestClient, TestGateway, Upstream,
+    AUDIENCE, ISSUER, TLS_TABLE,
 };
-use redis_support::{commands, eventually, RedisServer, Resp};
 
 /// The gateway's default replay window: `max_age_secs + max_skew_secs`.
 const WINDOW_MS: i64 = (60 + 10) * 1000;
@@ -323,14 +324,14 @@ async fn two_gateways_sharing_redis_share_one_replay_window() {
     let redis = RedisServer::start();
     let fx = Fixture::new();
     let replay = redis_replay_table(&redis.url(), "gw:jti:");
-    let a = Instance::start(&fx, "", &replay, None).await;
-    let b = Instance::start(&fx, "", &replay, None).await;
+    let a = TestGateway::replica(&fx, "", &replay, ClockMode::System).await;
+    let b = TestGateway::replica(&fx, "", &replay, ClockMode::System).await;
     let caller = Caller::new(&fx, system_now());
 
     // Used on A, refused on B (and on A again); B's upstream sees nothing.
     let p1 = caller.proof(None, a.now());
     assert_ok(&a.send(&caller.token, &p1).await);
-    assert_eq!(a.upstream.count(), 1);
+    assert_eq!(a.upstream().count(), 1);
     let key = redis_key("gw:jti:", &caller.replay_key(&p1));
     assert_eq!(
         redis.get(&key).as_deref(),
@@ -343,21 +344,21 @@ async fn two_gateways_sharing_redis_share_one_replay_window() {
         "the entry must live max_age + max_skew = {WINDOW_MS} ms; PTTL {pttl}"
     );
     assert_replayed(&b.send(&caller.token, &p1).await);
-    assert_eq!(b.upstream.count(), 0, "B forwarded a replayed proof");
+    assert_eq!(b.upstream().count(), 0, "B forwarded a replayed proof");
     assert_replayed(&a.send(&caller.token, &p1).await);
-    assert_eq!(a.upstream.count(), 1);
+    assert_eq!(a.upstream().count(), 1);
 
     // Used on B first, refused on A.
     let p2 = caller.proof(None, b.now());
     assert_ok(&b.send(&caller.token, &p2).await);
-    assert_eq!(b.upstream.count(), 1);
+    assert_eq!(b.upstream().count(), 1);
     assert_replayed(&a.send(&caller.token, &p2).await);
-    assert_eq!(a.upstream.count(), 1, "A forwarded a replayed proof");
+    assert_eq!(a.upstream().count(), 1, "A forwarded a replayed proof");
 
     // The refusals were about those jti only: fresh proofs pass on both.
     assert_ok(&a.call(&caller, None).await);
     assert_ok(&b.call(&caller, None).await);
-    assert_eq!((a.upstream.count(), b.upstream.count()), (2, 2));
+    assert_eq!((a.upstream().count(), b.upstream().count()), (2, 2));
     assert_eq!(redis.scan("gw:jti:*").len(), 4);
 }
 
@@ -365,11 +366,11 @@ async fn two_gateways_sharing_redis_share_one_replay_window() {
 async fn redis_entries_live_max_age_plus_max_skew() {
     let redis = RedisServer::start();
     let fx = Fixture::new();
-    let gw = Instance::start(
+    let gw = TestGateway::replica(
         &fx,
         "max_age_secs = 120\nmax_skew_secs = 30\n",
         &redis_replay_table(&redis.url(), "win:"),
-        None,
+        ClockMode::System,
     )
     .await;
     let caller = Caller::new(&fx, system_now());
@@ -388,8 +389,8 @@ async fn one_proof_sent_to_two_replicas_in_parallel_succeeds_once() {
     let redis = RedisServer::start();
     let fx = Fixture::new();
     let replay = redis_replay_table(&redis.url(), "par:jti:");
-    let a = Arc::new(Instance::start(&fx, "", &replay, None).await);
-    let b = Arc::new(Instance::start(&fx, "", &replay, None).await);
+    let a = Arc::new(TestGateway::replica(&fx, "", &replay, ClockMode::System).await);
+    let b = Arc::new(TestGateway::replica(&fx, "", &replay, ClockMode::System).await);
     let caller = Caller::new(&fx, system_now());
     let proof = caller.proof(None, system_now());
     let barrier = Arc::new(tokio::sync::Barrier::new(COPIES));
@@ -412,7 +413,7 @@ async fn one_proof_sent_to_two_replicas_in_parallel_succeeds_once() {
         }
     }
     assert_eq!(ok, 1, "exactly one of {COPIES} copies may pass (case 64)");
-    assert_eq!(a.upstream.count() + b.upstream.count(), 1);
+    assert_eq!(a.upstream().count() + b.upstream().count(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -422,8 +423,8 @@ async fn replicas_with_nonces_share_the_secret_and_the_replay_window() {
     fx.write("nonce.key", b"a shared nonce secret of 32+ bytes!!");
     let dpop = "nonce = \"required\"\nnonce_secret_file = \"nonce.key\"\n";
     let replay = redis_replay_table(&redis.url(), "nr:jti:");
-    let a = Instance::start(&fx, dpop, &replay, None).await;
-    let b = Instance::start(&fx, dpop, &replay, None).await;
+    let a = TestGateway::replica(&fx, dpop, &replay, ClockMode::System).await;
+    let b = TestGateway::replica(&fx, dpop, &replay, ClockMode::System).await;
     let caller = Caller::new(&fx, system_now());
 
     let nonce = assert_use_nonce(&a.call(&caller, None).await);
@@ -431,7 +432,7 @@ async fn replicas_with_nonces_share_the_secret_and_the_replay_window() {
     let proof = caller.proof(Some(&nonce), system_now());
     assert_ok(&b.send(&caller.token, &proof).await);
     assert_replayed(&a.send(&caller.token, &proof).await);
-    assert_eq!((a.upstream.count(), b.upstream.count()), (0, 1));
+    assert_eq!((a.upstream().count(), b.upstream().count()), (0, 1));
     assert_ok(&a.call(&caller, Some(&nonce)).await);
     assert_eq!(redis.scan("nr:jti:*").len(), 2);
 }
@@ -444,18 +445,24 @@ async fn replicas_with_nonces_share_the_secret_and_the_replay_window() {
 async fn redis_outage_answers_503_and_the_gateway_recovers_without_restart() {
     let mut redis = RedisServer::start();
     let fx = Fixture::new();
-    let gw = Instance::start(&fx, "", &redis_replay_table(&redis.url(), "out:jti:"), None).await;
+    let gw = TestGateway::replica(
+        &fx,
+        "",
+        &redis_replay_table(&redis.url(), "out:jti:"),
+        ClockMode::System,
+    )
+    .await;
     let caller = Caller::new(&fx, system_now());
     let g = &gw;
     assert!(
         eventually(Duration::from_secs(5), POLL, || async move {
-            g.readyz().await == 200
+            g.readyz().await.0 == 200
         })
         .await,
         "/readyz never became 200 with Redis up"
     );
     assert_ok(&gw.call(&caller, None).await);
-    assert_eq!(gw.upstream.count(), 1);
+    assert_eq!(gw.upstream().count(), 1);
 
     redis.kill();
     let t = Instant::now();
@@ -463,7 +470,7 @@ async fn redis_outage_answers_503_and_the_gateway_recovers_without_restart() {
     assert!(t.elapsed() < DOWN_CALL_BOUND, "503 took {:?}", t.elapsed());
     assert_unavailable(&answer);
     assert_eq!(
-        gw.upstream.count(),
+        gw.upstream().count(),
         1,
         "forwarded without replay protection"
     );
@@ -473,10 +480,10 @@ async fn redis_outage_answers_503_and_the_gateway_recovers_without_restart() {
         assert_unavailable(&gw.call(&caller, None).await);
         assert!(t.elapsed() < DOWN_CALL_BOUND);
     }
-    assert_eq!(gw.upstream.count(), 1);
+    assert_eq!(gw.upstream().count(), 1);
     assert!(
         eventually(Duration::from_secs(5), POLL, || async move {
-            g.readyz().await == 503
+            g.readyz().await.0 == 503
         })
         .await,
         "/readyz still 200 five seconds after Redis died"
@@ -487,14 +494,14 @@ async fn redis_outage_answers_503_and_the_gateway_recovers_without_restart() {
         eventually(
             RECOVERY_BOUND,
             POLL,
-            || async move { g.readyz().await == 200 }
+            || async move { g.readyz().await.0 == 200 }
         )
         .await,
         "/readyz did not recover within {RECOVERY_BOUND:?} of Redis coming back"
     );
     // Ready means the store answers: the next fresh request passes.
     assert_ok(&gw.call(&caller, None).await);
-    assert_eq!(gw.upstream.count(), 2);
+    assert_eq!(gw.upstream().count(), 2);
     assert_eq!(
         redis.scan("out:jti:*").len(),
         1,
@@ -506,18 +513,18 @@ async fn redis_outage_answers_503_and_the_gateway_recovers_without_restart() {
 async fn hung_redis_answers_503_within_the_call_timeout_and_recovers() {
     let mut redis = RedisServer::start();
     let fx = Fixture::new();
-    let gw = Instance::start(
+    let gw = TestGateway::replica(
         &fx,
         "",
         &redis_replay_table(&redis.url(), "hang:jti:"),
-        None,
+        ClockMode::System,
     )
     .await;
     let caller = Caller::new(&fx, system_now());
     let g = &gw;
     assert!(
         eventually(Duration::from_secs(5), POLL, || async move {
-            g.readyz().await == 200
+            g.readyz().await.0 == 200
         })
         .await,
         "/readyz never became 200 with Redis up"
@@ -537,13 +544,13 @@ async fn hung_redis_answers_503_within_the_call_timeout_and_recovers() {
         );
     }
     assert_eq!(
-        gw.upstream.count(),
+        gw.upstream().count(),
         1,
         "forwarded without replay protection"
     );
     assert!(
         eventually(Duration::from_secs(5), POLL, || async move {
-            g.readyz().await == 503
+            g.readyz().await.0 == 503
         })
         .await,
         "/readyz still 200 five seconds into the hang"
@@ -554,7 +561,7 @@ async fn hung_redis_answers_503_within_the_call_timeout_and_recovers() {
         eventually(
             RECOVERY_BOUND,
             POLL,
-            || async move { g.readyz().await == 200 }
+            || async move { g.readyz().await.0 == 200 }
         )
         .await,
         "/readyz did not recover within {RECOVERY_BOUND:?} of Redis resuming"
@@ -572,7 +579,7 @@ async fn hung_redis_answers_503_within_the_call_timeout_and_recovers() {
         .await,
         "requests did not pass again after Redis resumed"
     );
-    assert_eq!(gw.upstream.count(), 2);
+    assert_eq!(gw.upstream().count(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

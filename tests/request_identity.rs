@@ -13,10 +13,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-mod dpop_support;
 
+use common::req::{raw_h1, Req};
 use common::{raw_request, Alpn, Answer, Recorded, TestGateway, TlsVersion, Upstream, TLS_TABLE};
-use dpop_support::req::{raw_h1, Req};
 use http::Request;
 
 /// Identity header names of the config, folded (lower case, `_` as `-`).

@@ -8,10 +8,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-mod dpop_support;
 
+use common::req::{raw_h1, Req};
 use common::{Alpn, Answer, TestGateway, Upstream, TLS_TABLE};
-use dpop_support::req::{raw_h1, Req};
 use http::Request;
 
 /// What the gateway must do with a request target.

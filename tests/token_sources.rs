@@ -1,8 +1,9 @@
 //! Issuer key sources against a real HTTPS authorization server on loopback
-//! (`as_support::AuthServer`): `jwks_url` (load at start, `/readyz`, rotation
-//! with the on-miss refetch, removal, the server down, single-flight),
-//! discovery (RFC 8414 and OpenID Connect metadata, the `issuer` check), a
-//! `jwks_file` changed on disk, and what `check` says about the new keys.
+//! (`common::auth_server::AuthServer`): `jwks_url` (load at start, `/readyz`,
+//! rotation with the on-miss refetch, removal, the server down,
+//! single-flight), discovery (RFC 8414 and OpenID Connect metadata, the
+//! `issuer` check), a `jwks_file` changed on disk, and what `check` says
+//! about the new keys.
 //!
 //! Timing: an unknown `kid` triggers a refetch only when the last fetch
 //! attempt (the initial load included) is at least `MIN_REFETCH_INTERVAL`
@@ -14,7 +15,6 @@
 //! with bounds of a few seconds; the file runs in about 30 s on 2 cores.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod as_support;
 mod common;
 
 use std::path::Path;
@@ -22,26 +22,29 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use as_support::gateway::{
-    assert_invalid_token, assert_ok, assert_unavailable, issuer_table, routes, ClockMode, Gw,
+use common::asserts::{assert_invalid_token, assert_ok, assert_unavailable};
+use common::auth_server::{AuthServer, Availability, JWKS_PATH};
+use common::keys::{es256, jwks, kid};
+use common::tokens::token_from;
+use common::{
+    fill, issuer_table, routes, run_bin, write_pki, BinOutput, ClockMode, TestGateway, Upstream,
 };
-use as_support::keys::{es256, jwks, kid, token};
-use as_support::{AuthServer, Availability, JWKS_PATH};
-use common::{fill, run_bin, write_pki, BinOutput, Upstream};
 use dpop_gateway::jose::SigningKey;
 use dpop_gateway::token::remote::MIN_REFETCH_INTERVAL;
+
+common::form_self_tests!();
 
 /// Bound on any single wait for the gateway to catch up.
 const BOUND: Duration = Duration::from_secs(5);
 
 /// A gateway whose only issuer is `as_`'s origin with `source` lines.
-async fn gateway(as_: &AuthServer, up: &Upstream, source: &str) -> Gw {
+async fn gateway(as_: &AuthServer, up: &Upstream, source: &str) -> TestGateway {
     let text = format!(
         "{}{}",
         issuer_table(&as_.origin(), &as_.ca_file(), source),
         routes(&up.url())
     );
-    Gw::start(&text, ClockMode::System).await
+    TestGateway::with_admin(&text, ClockMode::System).await
 }
 
 fn jwks_url(as_: &AuthServer) -> String {
@@ -49,8 +52,8 @@ fn jwks_url(as_: &AuthServer) -> String {
 }
 
 /// A fresh token from `issuer_key` for `iss`, bound to `client`'s key.
-fn fresh(gw: &Gw, issuer_key: &SigningKey, iss: &str, client: &SigningKey) -> String {
-    token(issuer_key, iss, Some(client.jkt().as_str()), gw.now())
+fn fresh(gw: &TestGateway, issuer_key: &SigningKey, iss: &str, client: &SigningKey) -> String {
+    token_from(issuer_key, iss, Some(client.jkt().as_str()), gw.now())
 }
 
 /// Waits until `MIN_REFETCH_INTERVAL` (plus a margin) has passed since `since`.
@@ -459,7 +462,7 @@ async fn discovery_rfc8414_metadata_gives_jwks_uri() {
         issuer_table(&iss, &as_.ca_file(), "discovery = true"),
         routes(&up.url())
     );
-    let gw = Gw::start(&text, ClockMode::System).await;
+    let gw = TestGateway::with_admin(&text, ClockMode::System).await;
     let client = es256();
 
     assert!(gw.wait_readyz(200, BOUND).await, "{:?}", gw.readyz().await);
@@ -491,7 +494,7 @@ async fn discovery_falls_back_to_openid_configuration() {
         issuer_table(&iss, &as_.ca_file(), "discovery = true"),
         routes(&up.url())
     );
-    let gw = Gw::start(&text, ClockMode::System).await;
+    let gw = TestGateway::with_admin(&text, ClockMode::System).await;
     let client = es256();
 
     assert!(gw.wait_readyz(200, BOUND).await, "{:?}", gw.readyz().await);
@@ -523,7 +526,7 @@ async fn discovery_wrong_issuer_never_accepted() {
         issuer_table(&iss, &as_.ca_file(), "discovery = true"),
         routes(&up.url())
     );
-    let gw = Gw::start(&text, ClockMode::System).await;
+    let gw = TestGateway::with_admin(&text, ClockMode::System).await;
     let client = es256();
     let http = gw.h1();
 
@@ -557,7 +560,12 @@ async fn discovery_wrong_issuer_never_accepted() {
 
 /// Sends fresh tokens by `key` every 100 ms until one is accepted; the time
 /// it took, or `None` after `bound`.
-async fn until_accepted(gw: &Gw, key: &SigningKey, iss: &str, bound: Duration) -> Option<Duration> {
+async fn until_accepted(
+    gw: &TestGateway,
+    key: &SigningKey,
+    iss: &str,
+    bound: Duration,
+) -> Option<Duration> {
     let client = es256();
     let http = gw.h1();
     let started = Instant::now();
@@ -579,7 +587,7 @@ async fn until_accepted(gw: &Gw, key: &SigningKey, iss: &str, bound: Duration) -
 fn jwks_file_issuer(path: &Path) -> String {
     format!(
         "\n[[issuers]]\nissuer = \"https://as.file.test\"\naudiences = [\"{}\"]\njwks_file = \"{}\"\n",
-        as_support::keys::AUDIENCE,
+        common::AUDIENCE,
         path.display()
     )
 }
@@ -594,7 +602,7 @@ async fn jwks_file_change_picked_up_without_restart() {
     let (k1, k2) = (es256(), es256());
     std::fs::write(&path, jwks(&[&k1]).to_string()).unwrap();
     let up = Upstream::echo().await;
-    let gw = Gw::start(
+    let gw = TestGateway::with_admin(
         &format!("{}{}", jwks_file_issuer(&path), routes(&up.url())),
         ClockMode::System,
     )
@@ -660,7 +668,7 @@ async fn jwks_file_fixed_with_the_same_mtime_as_a_broken_version_is_loaded() {
     let (k1, k2) = (es256(), es256());
     std::fs::write(&path, jwks(&[&k1]).to_string()).unwrap();
     let up = Upstream::echo().await;
-    let gw = Gw::start(
+    let gw = TestGateway::with_admin(
         &format!("{}{}", jwks_file_issuer(&path), routes(&up.url())),
         ClockMode::System,
     )
@@ -703,7 +711,7 @@ async fn jwks_file_removed_key_refused_even_for_a_token_accepted_before() {
     let (k1, k2) = (es256(), es256());
     std::fs::write(&path, jwks(&[&k1]).to_string()).unwrap();
     let up = Upstream::echo().await;
-    let gw = Gw::start(
+    let gw = TestGateway::with_admin(
         &format!("{}{}", jwks_file_issuer(&path), routes(&up.url())),
         ClockMode::System,
     )

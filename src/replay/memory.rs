@@ -13,7 +13,7 @@
 //!   bucket whose end has passed is dropped whole: no scan, no global pause.
 //! - **Memory**: 16 bytes of key + 1 control byte per slot in a hash set
 //!   with an identity hasher (the key is already a hash): 20–40 bytes per live
-//!   entry depending on the table's fill (`benches/replay.rs` measures it).
+//!   entry depending on the table's fill (`bench/replay.rs` measures it).
 //! - **Cap**: `max_entries` live entries across all shards. When full, new
 //!   keys are refused (the gateway answers 503) and counted; a live entry is
 //!   never dropped early, since that would reopen the replay window.

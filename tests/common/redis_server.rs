@@ -1,5 +1,4 @@
-//! A real `redis-server` for the integration tests, plus the gateway harness
-//! the Redis and nonce tests share ([`gateway`]).
+//! A real `redis-server` for the integration tests.
 //!
 //! [`RedisServer`] runs `redis-server` as a child process on an ephemeral
 //! loopback port, with its working directory in a temporary folder, no
@@ -7,17 +6,15 @@
 //! and restarted on the same port, and it is always killed on drop.
 //! [`command`] speaks RESP over a plain `TcpStream`, so the tests can inspect
 //! keys without any client library in between.
-//!
-//! Users must also declare `mod common;` (the gateway harness uses it).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
-
-pub mod gateway;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use super::upstream::unused_port;
 
 /// The binary; CI installs it (scripts/test.sh).
 pub const REDIS_SERVER: &str = "redis-server";
@@ -27,12 +24,6 @@ pub const START_BOUND: Duration = Duration::from_secs(10);
 
 /// Connect and I/O timeout of one [`command`].
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// A free loopback port: bound to `127.0.0.1:0`, then released.
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
 
 /// A RESP2 reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,7 +183,7 @@ impl RedisServer {
     /// at start"); [`RedisServer::restart`] starts it later on that port.
     pub fn reserve() -> RedisServer {
         RedisServer {
-            port: free_port(),
+            port: unused_port().port(),
             dir: tempfile::tempdir().unwrap(),
             child: None,
         }
@@ -377,24 +368,5 @@ impl RedisServer {
     /// `GET key` as text (`None` when absent).
     pub fn get(&self, key: &str) -> Option<String> {
         self.cmd(&["GET", key]).text()
-    }
-}
-
-/// Polls `cond` every `every` until it holds or `timeout` passes; returns
-/// whether it held.
-pub async fn eventually<F, Fut>(timeout: Duration, every: Duration, mut cond: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if cond().await {
-            return true;
-        }
-        if tokio::time::Instant::now() + every > deadline {
-            return false;
-        }
-        tokio::time::sleep(every).await;
     }
 }

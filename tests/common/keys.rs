@@ -1,5 +1,6 @@
-//! Key material for the tests, made once per test binary where it is slow,
-//! and signature manipulations done by hand (no crate code involved):
+//! Key material for the tests: fresh ES256 keys and JWKS documents, keys
+//! made once per test binary where it is slow, and signature manipulations
+//! done by hand (no crate code involved):
 //! ECDSA malleation over the P-256 group order, DER re-encoding of a raw
 //! `R || S` signature, and RSA signatures built from EMSA-PKCS1-v1_5 /
 //! EMSA-PSS encodings (RFC 8017 §9) and a bare modular exponentiation, so
@@ -10,6 +11,7 @@
 use std::sync::OnceLock;
 
 use dpop_gateway::jose::{Alg, SigningKey};
+use dpop_gateway::mint;
 use ring::rand::{SecureRandom, SystemRandom};
 use rsa::pkcs8::{EncodePrivateKey, LineEnding};
 use rsa::traits::{PrivateKeyParts, PublicKeyParts};
@@ -17,6 +19,26 @@ use rsa::{BigUint, RsaPrivateKey};
 use serde_json::{json, Value};
 
 use super::jose::{b64, sha256, unb64};
+
+/// A fresh ES256 key (fast to make).
+pub fn es256() -> SigningKey {
+    SigningKey::generate(Alg::Es256).unwrap()
+}
+
+/// The `kid` [`mint::access_token`] puts in a token: the key's thumbprint.
+pub fn kid(key: &SigningKey) -> String {
+    key.jkt().to_string()
+}
+
+/// A JWKS document holding the public halves of `keys` (each with `kid` =
+/// its thumbprint, `alg`, `use: sig`).
+pub fn jwks(keys: &[&SigningKey]) -> Value {
+    let list: Vec<Value> = keys
+        .iter()
+        .flat_map(|k| mint::jwks(k)["keys"].as_array().cloned().unwrap())
+        .collect();
+    json!({ "keys": list })
+}
 
 /// A 2048-bit RSA key from the `rsa` crate, generated once per test binary.
 pub fn rsa2048() -> &'static RsaPrivateKey {

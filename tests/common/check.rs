@@ -11,7 +11,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use super::challenge::{self, Challenge};
-use crate::common::{Answer, UPSTREAM_NAME_HEADER};
+use super::client::Answer;
+use super::upstream::UPSTREAM_NAME_HEADER;
 
 /// The expected rejection.
 #[derive(Debug, Clone)]
@@ -243,9 +244,10 @@ fn challenge_problems(
     p
 }
 
-/// The checker is not vacuous: each kind of defect is reported.
-#[test]
-fn rejection_checker_reports_each_defect() {
+/// The checker is not vacuous: each kind of defect is reported. A test
+/// binary that relies on it runs this as a test through
+/// [`rejection_self_tests`].
+pub fn rejection_checker_reports_each_defect() {
     use bytes::Bytes;
     use http::{HeaderMap, HeaderValue, StatusCode, Version};
     let answer = |status: u16, ctype: &str, www: Option<&str>, body: &str| {
@@ -331,3 +333,22 @@ fn rejection_checker_reports_each_defect() {
     assert!(problems(&none, &Expect::new(401, None), algs, false).is_empty());
     assert!(!problems(&good, &Expect::new(401, None), algs, false).is_empty());
 }
+
+/// Declares, in the test binary that invokes it, the tests of the two
+/// checkers its assertions rely on: the `WWW-Authenticate` parser and
+/// [`problems`].
+#[allow(unused_macros)] // only the binaries that rely on it invoke it
+macro_rules! rejection_self_tests {
+    () => {
+        #[test]
+        fn challenge_parser_reads_the_rfc_figures() {
+            $crate::common::challenge::challenge_parser_reads_the_rfc_figures();
+        }
+
+        #[test]
+        fn rejection_checker_reports_each_defect() {
+            $crate::common::check::rejection_checker_reports_each_defect();
+        }
+    };
+}
+pub(crate) use rejection_self_tests;

@@ -1,20 +1,24 @@
-//! A request as data: method, path and query, header lines (repeats and odd
-//! values allowed, in order) and a body; sent over HTTP/1.1 or HTTP/2 by
-//! hyper, or written byte for byte over TLS (to control header-name case,
-//! which hyper always lower-cases).
+//! Requests to a gateway under test. [`Req`]: a request as data (method,
+//! path and query, header lines with repeats and odd values allowed, in
+//! order, and a body), sent over HTTP/1.1 or HTTP/2 by hyper, or written
+//! byte for byte over TLS (to control header-name case, which hyper always
+//! lower-cases). And [`TestGateway`] helpers that send DPoP and Bearer
+//! requests with fresh proofs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use std::net::SocketAddr;
 
 use bytes::Bytes;
+use dpop_gateway::jose::SigningKey;
+use dpop_gateway::mint::{self, ProofSpec};
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Request, StatusCode, Version};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::gateway::DpopGateway;
-use crate::common::{
-    empty, error_chain, full, tls_client_config, tls_connect, Alpn, Answer, TestBody, TlsVersion,
-};
+use super::body::{empty, full, TestBody};
+use super::client::{error_chain, tls_client_config, Alpn, Answer, TestClient, TlsVersion};
+use super::conn::tls_connect;
+use super::gateway::TestGateway;
 
 #[derive(Debug, Clone)]
 pub struct Req {
@@ -113,7 +117,7 @@ pub enum Via {
 }
 
 /// Sends `req` to `gw`; `Err` is a transport failure (as text).
-pub async fn send(gw: &DpopGateway, via: Via, req: &Req) -> Result<Answer, String> {
+pub async fn send(gw: &TestGateway, via: Via, req: &Req) -> Result<Answer, String> {
     match via {
         Via::H1 => gw
             .h1()
@@ -132,7 +136,7 @@ pub async fn send(gw: &DpopGateway, via: Via, req: &Req) -> Result<Answer, Strin
 /// Sends `req` over HTTP/1.1 to any gateway at `base` (`https://host:port`)
 /// whose certificate chains to `ca_pem`.
 pub async fn send_to(ca_pem: &str, base: &str, req: &Req) -> Result<Answer, String> {
-    crate::common::TestClient::https(ca_pem, TlsVersion::Any, Alpn::Http1)
+    TestClient::https(ca_pem, TlsVersion::Any, Alpn::Http1)
         .send(req.to_request(base))
         .await
         .map_err(|e| error_chain(&*e))
@@ -199,4 +203,57 @@ fn parse_response(buf: &[u8]) -> Result<Option<Answer>, String> {
         headers,
         body: Bytes::copy_from_slice(&buf[body_start..body_start + len]),
     }))
+}
+
+impl TestGateway {
+    /// A fresh proof by `key` for `method` on `path`, bound to `token`, `iat` = now.
+    pub fn proof(&self, key: &SigningKey, method: &str, path: &str, token: &str) -> String {
+        let url = self.url(path);
+        mint::proof(
+            key,
+            &ProofSpec {
+                method,
+                url: &url,
+                token: Some(token),
+                nonce: None,
+                iat: self.now(),
+            },
+        )
+        .unwrap()
+    }
+
+    /// `GET path` with `Authorization: DPoP token` and a fresh proof by `key`.
+    pub fn dpop_request(&self, path: &str, token: &str, key: &SigningKey) -> Request<TestBody> {
+        Request::get(self.url(path))
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", self.proof(key, "GET", path, token))
+            .body(empty())
+            .unwrap()
+    }
+
+    /// Sends [`TestGateway::dpop_request`]; panics on a transport error.
+    pub async fn dpop_get(
+        &self,
+        client: &TestClient,
+        path: &str,
+        token: &str,
+        key: &SigningKey,
+    ) -> Answer {
+        client
+            .send(self.dpop_request(path, token, key))
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {}", error_chain(&*e)))
+    }
+
+    /// `GET path` with `Authorization: Bearer token`.
+    pub async fn bearer_get(&self, client: &TestClient, path: &str, token: &str) -> Answer {
+        let req = Request::get(self.url(path))
+            .header("authorization", format!("Bearer {token}"))
+            .body(empty())
+            .unwrap();
+        client
+            .send(req)
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {}", error_chain(&*e)))
+    }
 }

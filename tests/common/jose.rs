@@ -1,17 +1,14 @@
 //! JOSE helpers written independently of the crate's own `jose` module:
 //! base64url with the `base64` crate (strict, no padding), SHA-256 with
-//! `ring`, RFC 7638 thumbprints from hand-built canonical JSON, and a DPoP
-//! proof builder.
+//! `ring`, RFC 7638 thumbprints from hand-built canonical JSON, compact JWS
+//! segments, and a DPoP proof builder.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use dpop_gateway::jose::SigningKey;
-use dpop_gateway::mint::{self, TokenSpec};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::{json, Map, Value};
-
-use super::gateway::{AUDIENCE, ISSUER};
 
 /// base64url without padding (RFC 7515 §2).
 pub fn b64(bytes: impl AsRef<[u8]>) -> String {
@@ -40,10 +37,6 @@ pub fn sha256(bytes: impl AsRef<[u8]>) -> [u8; 32] {
 /// `ath` for `token`: base64url(SHA-256(ASCII(token))) (RFC 9449 §4.2).
 pub fn ath(token: &str) -> String {
     b64(sha256(token))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// 18 random octets, base64url.
@@ -199,63 +192,4 @@ impl<'k> Proof<'k> {
     pub fn signing_input(&self) -> String {
         format!("{}.{}", b64(self.header_json()), b64(self.claims_json()))
     }
-}
-
-/// An RFC 9068 access token minted by the crate (`typ: at+jwt`, `kid` = the
-/// issuer's thumbprint), from [`ISSUER`] for [`AUDIENCE`].
-pub fn token(issuer: &SigningKey, jkt: Option<&str>, scope: Option<&str>, now: i64) -> String {
-    let spec = TokenSpec {
-        iss: ISSUER.into(),
-        aud: AUDIENCE.into(),
-        jkt: jkt.map(str::to_owned),
-        sub: "alice".into(),
-        client_id: "client-1".into(),
-        scope: scope.map(str::to_owned),
-        ttl_secs: 300,
-    };
-    mint::access_token(issuer, &spec, now).unwrap()
-}
-
-/// The header of a hand-made access token, as [`token`] would make it.
-pub fn token_header(issuer: &SigningKey) -> Map<String, Value> {
-    let Value::Object(h) = json!({
-        "typ": "at+jwt",
-        "alg": issuer.alg().as_str(),
-        "kid": issuer.jkt().to_string(),
-    }) else {
-        panic!()
-    };
-    h
-}
-
-/// The claims of a hand-made access token, valid at `now`.
-pub fn token_claims(jkt: Option<&str>, now: i64) -> Map<String, Value> {
-    let Value::Object(mut c) = json!({
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "sub": "alice",
-        "client_id": "client-1",
-        "iat": now,
-        "exp": now + 300,
-        "jti": random_id(),
-    }) else {
-        panic!()
-    };
-    if let Some(jkt) = jkt {
-        c.insert("cnf".into(), json!({ "jkt": jkt }));
-    }
-    c
-}
-
-/// Signs a hand-made token with `key`.
-pub fn sign_token(
-    key: &SigningKey,
-    header: &Map<String, Value>,
-    claims: &Map<String, Value>,
-) -> String {
-    key.sign_compact(
-        &Value::Object(header.clone()),
-        &Value::Object(claims.clone()),
-    )
-    .unwrap()
 }
