@@ -10,49 +10,71 @@ pub struct ChallengeError<'a> {
     pub description: &'a str,
 }
 
+/// Parameters every challenge of a response shares.
+pub struct ChallengeParams<'a> {
+    /// `algs` of the DPoP challenge, e.g. `ES256 EdDSA`.
+    pub algs: &'a str,
+    /// `scope` with `insufficient_scope`.
+    pub scope: Option<&'a str>,
+    /// RFC 9728 §5.1 `resource_metadata`: on every challenge of a protected
+    /// route.
+    pub resource_metadata: Option<&'a str>,
+}
+
 /// Builds the header value.
 ///
 /// - no error: `DPoP algs="..."` (dual: `Bearer, DPoP algs="..."`);
 /// - error on the DPoP mechanism (or ambiguous): in the DPoP challenge;
 /// - error on the Bearer mechanism: in the Bearer challenge, DPoP with `algs` only;
-/// - ambiguous on a dual route: both challenges carry it (Fig. 19).
+/// - ambiguous on a dual route: both challenges carry it (Fig. 19);
+/// - `resource_metadata`, when given, ends every challenge.
 pub fn www_authenticate(
     dual: bool,
     mechanism: Mechanism,
     error: Option<ChallengeError<'_>>,
-    algs: &str,
-    scope: Option<&str>,
+    params: &ChallengeParams<'_>,
 ) -> String {
-    let params = |e: &ChallengeError<'_>| {
-        let mut p = format!(
-            "error=\"{}\", error_description=\"{}\"",
-            nqs(e.code),
-            nqs(e.description)
-        );
-        if let Some(scope) = scope {
-            p.push_str(&format!(", scope=\"{}\"", nqs(scope)));
+    let error_params = |e: &ChallengeError<'_>| {
+        let mut p = vec![
+            format!("error=\"{}\"", nqs(e.code)),
+            format!("error_description=\"{}\"", nqs(e.description)),
+        ];
+        if let Some(scope) = params.scope {
+            p.push(format!("scope=\"{}\"", nqs(scope)));
         }
         p
     };
-    let dpop_plain = format!("DPoP algs=\"{}\"", nqs(algs));
-    match (&error, dual, mechanism) {
-        (None, false, _) => dpop_plain,
-        (None, true, _) => format!("Bearer, {dpop_plain}"),
-        (Some(e), true, Mechanism::Bearer) => format!("Bearer {}, {dpop_plain}", params(e)),
-        (Some(e), true, Mechanism::Unknown) => format!(
-            "Bearer {}, DPoP {}, algs=\"{}\"",
-            params(e),
-            params(e),
-            nqs(algs)
-        ),
-        (Some(e), _, _) => {
-            let dpop = format!("DPoP {}, algs=\"{}\"", params(e), nqs(algs));
-            if dual {
-                format!("Bearer, {dpop}")
-            } else {
-                dpop
-            }
+    let algs = format!("algs=\"{}\"", nqs(params.algs));
+    // (Bearer challenge, if any; DPoP challenge), each as its parameters.
+    let (bearer, dpop): (Option<Vec<String>>, Vec<String>) = match (&error, dual, mechanism) {
+        (None, false, _) => (None, vec![algs]),
+        (None, true, _) => (Some(vec![]), vec![algs]),
+        (Some(e), true, Mechanism::Bearer) => (Some(error_params(e)), vec![algs]),
+        (Some(e), true, Mechanism::Unknown) => (Some(error_params(e)), {
+            let mut p = error_params(e);
+            p.push(algs);
+            p
+        }),
+        (Some(e), _, _) => (dual.then(Vec::new), {
+            let mut p = error_params(e);
+            p.push(algs);
+            p
+        }),
+    };
+    let metadata = params
+        .resource_metadata
+        .map(|url| format!("resource_metadata=\"{}\"", nqs(url)));
+    let challenge = |scheme: &str, mut p: Vec<String>| {
+        p.extend(metadata.clone());
+        if p.is_empty() {
+            scheme.to_owned()
+        } else {
+            format!("{scheme} {}", p.join(", "))
         }
+    };
+    match bearer {
+        Some(b) => format!("{}, {}", challenge("Bearer", b), challenge("DPoP", dpop)),
+        None => challenge("DPoP", dpop),
     }
 }
 
@@ -68,11 +90,19 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
 
+    fn p<'a>(algs: &'a str, resource_metadata: Option<&'a str>) -> ChallengeParams<'a> {
+        ChallengeParams {
+            algs,
+            scope: None,
+            resource_metadata,
+        }
+    }
+
     #[test]
     fn rfc_figures() {
         // Fig. 15
         assert_eq!(
-            www_authenticate(false, Mechanism::Unknown, None, "ES256 PS256", None),
+            www_authenticate(false, Mechanism::Unknown, None, &p("ES256 PS256", None)),
             "DPoP algs=\"ES256 PS256\""
         );
         // Fig. 16
@@ -81,12 +111,12 @@ mod tests {
             description: "Invalid DPoP key binding",
         };
         assert_eq!(
-            www_authenticate(false, Mechanism::Dpop, Some(e), "ES256", None),
+            www_authenticate(false, Mechanism::Dpop, Some(e), &p("ES256", None)),
             "DPoP error=\"invalid_token\", error_description=\"Invalid DPoP key binding\", algs=\"ES256\""
         );
         // Fig. 17
         assert_eq!(
-            www_authenticate(true, Mechanism::Unknown, None, "ES256 PS256", None),
+            www_authenticate(true, Mechanism::Unknown, None, &p("ES256 PS256", None)),
             "Bearer, DPoP algs=\"ES256 PS256\""
         );
         // Fig. 18
@@ -95,7 +125,7 @@ mod tests {
             description: "Invalid token",
         };
         assert_eq!(
-            www_authenticate(true, Mechanism::Bearer, Some(e), "ES256 PS256", None),
+            www_authenticate(true, Mechanism::Bearer, Some(e), &p("ES256 PS256", None)),
             "Bearer error=\"invalid_token\", error_description=\"Invalid token\", DPoP algs=\"ES256 PS256\""
         );
         // Fig. 19
@@ -104,7 +134,7 @@ mod tests {
             description: "Multiple methods used to include access token",
         };
         assert_eq!(
-            www_authenticate(true, Mechanism::Unknown, Some(e), "ES256 PS256", None),
+            www_authenticate(true, Mechanism::Unknown, Some(e), &p("ES256 PS256", None)),
             "Bearer error=\"invalid_request\", error_description=\"Multiple methods used to include access token\", DPoP error=\"invalid_request\", error_description=\"Multiple methods used to include access token\", algs=\"ES256 PS256\""
         );
     }
@@ -115,8 +145,48 @@ mod tests {
             code: "invalid_token",
             description: "a\"b\\c\nd",
         };
-        let v = www_authenticate(false, Mechanism::Dpop, Some(e), "ES256", Some("read \"x\""));
+        let params = ChallengeParams {
+            algs: "ES256",
+            scope: Some("read \"x\""),
+            resource_metadata: None,
+        };
+        let v = www_authenticate(false, Mechanism::Dpop, Some(e), &params);
         assert!(v.contains("error_description=\"abcd\""), "{v}");
         assert!(v.contains("scope=\"read x\""), "{v}");
+    }
+
+    #[test]
+    fn resource_metadata_ends_every_challenge() {
+        let url = "https://api.example/.well-known/oauth-protected-resource/orders";
+        let rm = format!("resource_metadata=\"{url}\"");
+        assert_eq!(
+            www_authenticate(false, Mechanism::Unknown, None, &p("ES256", Some(url))),
+            format!("DPoP algs=\"ES256\", {rm}")
+        );
+        assert_eq!(
+            www_authenticate(true, Mechanism::Unknown, None, &p("ES256", Some(url))),
+            format!("Bearer {rm}, DPoP algs=\"ES256\", {rm}")
+        );
+        let e = ChallengeError {
+            code: "invalid_token",
+            description: "Invalid token",
+        };
+        assert_eq!(
+            www_authenticate(true, Mechanism::Bearer, Some(e), &p("ES256", Some(url))),
+            format!(
+                "Bearer error=\"invalid_token\", error_description=\"Invalid token\", {rm}, \
+                 DPoP algs=\"ES256\", {rm}"
+            )
+        );
+        let e = ChallengeError {
+            code: "invalid_dpop_proof",
+            description: "bad",
+        };
+        assert_eq!(
+            www_authenticate(false, Mechanism::Dpop, Some(e), &p("ES256", Some(url))),
+            format!(
+                "DPoP error=\"invalid_dpop_proof\", error_description=\"bad\", algs=\"ES256\", {rm}"
+            )
+        );
     }
 }

@@ -81,4 +81,7 @@ pub struct AuthFailure {
     pub algs: String,
     /// A fresh nonce for the `DPoP-Nonce` header (`use_dpop_nonce` only).
     pub nonce: Option<String>,
+    /// RFC 9728 §5.1: the route's metadata URL, set by the pipeline, which
+    /// knows the client-visible origin.
+    pub resource_metadata: Option<String>,
 }

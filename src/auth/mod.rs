@@ -186,6 +186,7 @@ impl Authenticator {
             mechanism,
             dual,
             algs: self.algs.clone(),
+            resource_metadata: None,
         };
         if route.auth == AuthMode::None {
             return Ok(Authenticated::Anonymous);

@@ -273,6 +273,12 @@ pub struct RouteConfig {
     /// Header names the gateway sets from verified claims; client-sent
     /// headers with these names are always removed.
     pub identity_headers: Vec<(String, HeaderName)>,
+    /// RFC 9728 metadata: `resource_name`.
+    pub resource_name: Option<String>,
+    /// RFC 9728 metadata: `resource_documentation` (an http(s) URL).
+    pub resource_documentation: Option<String>,
+    /// RFC 9728 metadata: `scopes_supported` (default: `required_scopes`).
+    pub scopes_supported: Vec<String>,
 }
 
 /// Where a route forwards to.

@@ -109,6 +109,9 @@ pub struct RawRoute {
     pub required_scopes: Vec<String>,
     pub upstream_authorization: Option<String>,
     pub upstream_ca_file: Option<String>,
+    pub resource_name: Option<String>,
+    pub resource_documentation: Option<String>,
+    pub scopes_supported: Option<Vec<String>>,
     #[serde(default)]
     pub identity_headers: BTreeMap<String, String>,
 }

@@ -202,11 +202,31 @@ fn route(r: &RawRoute, key: &str, base: &Path, p: &mut Problems) -> Option<Route
             None
         }
     };
-    for (j, scope) in r.required_scopes.iter().enumerate() {
-        if scope.is_empty() || scope.contains([' ', '"', '\\']) {
+    let scopes_supported = r
+        .scopes_supported
+        .clone()
+        .unwrap_or_else(|| r.required_scopes.clone());
+    for (name, list) in [
+        ("required_scopes", &r.required_scopes),
+        ("scopes_supported", &scopes_supported),
+    ] {
+        for (j, scope) in list.iter().enumerate() {
+            if scope.is_empty() || scope.contains([' ', '"', '\\']) {
+                p.push(
+                    format!("{key}.{name}[{j}]"),
+                    "a scope is a non-empty token without spaces or quotes",
+                );
+            }
+        }
+    }
+    if let Some(doc) = &r.resource_documentation {
+        let ok = doc.parse::<Uri>().is_ok_and(|u| {
+            matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some()
+        });
+        if !ok {
             p.push(
-                format!("{key}.required_scopes[{j}]"),
-                "a scope is a non-empty token without spaces or quotes",
+                format!("{key}.resource_documentation"),
+                format!("{doc:?} is not an http(s) URL"),
             );
         }
     }
@@ -233,6 +253,9 @@ fn route(r: &RawRoute, key: &str, base: &Path, p: &mut Problems) -> Option<Route
         required_scopes: r.required_scopes.clone(),
         upstream_authorization: upstream_authorization?,
         identity_headers,
+        resource_name: r.resource_name.clone(),
+        resource_documentation: r.resource_documentation.clone(),
+        scopes_supported,
     })
 }
 

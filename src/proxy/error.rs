@@ -8,8 +8,9 @@ pub enum GatewayError {
     #[error("no route matches host {host:?} path {path:?}")]
     NoRoute { host: Option<String>, path: String },
     /// Authentication failed (client: 400/401/403; replay store: 503).
+    /// Boxed: the failure carries its challenge parameters.
     #[error(transparent)]
-    Auth(#[from] crate::auth::AuthFailure),
+    Auth(Box<crate::auth::AuthFailure>),
     /// The host or path could be read differently by another server (client: 400).
     #[error("bad request target: {0}")]
     Target(#[from] crate::target::TargetError),
@@ -28,4 +29,10 @@ pub enum GatewayError {
     /// No response headers within `upstream_timeout_secs` (upstream: 504).
     #[error("upstream {upstream} timed out after {secs} s")]
     UpstreamTimeout { upstream: String, secs: u64 },
+}
+
+impl From<crate::auth::AuthFailure> for GatewayError {
+    fn from(f: crate::auth::AuthFailure) -> GatewayError {
+        GatewayError::Auth(Box::new(f))
+    }
 }

@@ -25,6 +25,7 @@
 pub mod body;
 mod error;
 mod headers;
+pub mod metadata;
 pub mod respond;
 mod upstream;
 
@@ -34,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use http::header::{HeaderMap, HeaderValue, AUTHORIZATION, HOST};
 use http::uri::{PathAndQuery, Scheme, Uri};
-use http::{Request, Response, Version};
+use http::{Method, Request, Response, Version};
 use http_body::Body;
 use ipnet::IpNet;
 
@@ -62,6 +63,8 @@ pub struct ConnInfo {
 #[derive(Debug)]
 pub struct Pipeline {
     router: Router,
+    /// RFC 9728 documents of the protected routes.
+    metadata: metadata::ResourceMetadata,
     /// Every route's identity header names: removed from every request.
     identity_names: headers::IdentityNames,
     upstreams: upstream::Upstreams,
@@ -101,8 +104,12 @@ impl Pipeline {
     ) -> Result<Pipeline, BuildError> {
         let connect_timeout = config.server.upstream_timeout.min(Duration::from_secs(10));
         let upstreams = upstream::Upstreams::new(config.routes.iter(), connect_timeout)?;
+        let router = Router::new(config.routes.clone(), config.server.case_insensitive_paths);
+        let auth = Authenticator::new(config, clock, replay).map_err(BuildError::Issuer)?;
+        let algs: Vec<&str> = auth.algs().split(' ').collect();
         Ok(Pipeline {
-            router: Router::new(config.routes.clone(), config.server.case_insensitive_paths),
+            metadata: metadata::ResourceMetadata::new(config, router.routes(), &algs),
+            router,
             identity_names: headers::IdentityNames::new(
                 config
                     .routes
@@ -110,7 +117,7 @@ impl Pipeline {
                     .flat_map(|r| r.identity_headers.iter().map(|(_, name)| name)),
             ),
             upstreams,
-            auth: Authenticator::new(config, clock, replay).map_err(BuildError::Issuer)?,
+            auth,
             public_url: config.server.public_url.clone(),
             trusted_proxies: config.server.trusted_proxies.clone(),
             upstream_timeout: config.server.upstream_timeout,
@@ -203,6 +210,21 @@ impl Pipeline {
             80
         };
         let target = RequestTarget::read(req.version(), req.uri(), req.headers(), default_port)?;
+        if matches!(*req.method(), Method::GET | Method::HEAD) {
+            if let Some(entry) = self.metadata.find(target.host.as_ref(), &target.path) {
+                outcome.route = Some(entry.route.name.as_str());
+                let origin = self
+                    .client_origin(&entry.route, &target, req.headers(), conn)
+                    .ok_or(GatewayError::BadRequest("request has no usable Host"))?;
+                let resp = metadata::response(entry, &origin);
+                return Ok(if *req.method() == Method::HEAD {
+                    // HTTP/2 clients treat DATA on a HEAD response as an error.
+                    resp.map(|_| body::full(bytes::Bytes::new()))
+                } else {
+                    resp
+                });
+            }
+        }
         let route = self
             .router
             .route(target.host.as_ref(), &target.path)
@@ -236,7 +258,13 @@ impl Pipeline {
         }
         let identity = match (verdict, route.mode) {
             (Ok(identity), _) => identity,
-            (Err(failure), Mode::Enforce) => return Err(failure.into()),
+            (Err(mut failure), Mode::Enforce) => {
+                // RFC 9728 §5.1: every challenge points to the metadata.
+                failure.resource_metadata = self
+                    .client_origin(route, &target, req.headers(), conn)
+                    .map(|origin| metadata::metadata_url(&origin, route));
+                return Err(failure.into());
+            }
             (Err(failure), Mode::Report) => {
                 outcome.reported = Some(failure.to_string());
                 Authenticated::Anonymous
@@ -346,12 +374,60 @@ impl Pipeline {
     }
 }
 
+/// Where a client sees a route: scheme and authority (a `public_url`'s, or
+/// the request's) and the path that stands for the route's `path_prefix`.
+struct ClientView<'a> {
+    scheme: &'a str,
+    authority: String,
+    base: &'a str,
+}
+
 impl Pipeline {
+    /// The route as the client addressed it (RFC 9110 §7.1): the route's
+    /// `public_url` (standing for its `path_prefix`), else `server.public_url`,
+    /// else the listener's scheme and the request's canonical host;
+    /// `X-Forwarded-Proto/Host/Port` count only from a trusted proxy.
+    fn client_view<'a>(
+        &'a self,
+        route: &'a RouteConfig,
+        target: &RequestTarget,
+        headers: &'a HeaderMap,
+        conn: &'a ConnInfo,
+    ) -> Result<ClientView<'a>, String> {
+        let base = metadata::public_base(route);
+        if let Some(public) = route.public_url.as_ref().or(self.public_url.as_ref()) {
+            return Ok(ClientView {
+                scheme: public.scheme.as_str(),
+                authority: public.authority.as_str().to_owned(),
+                base,
+            });
+        }
+        let trusted = headers::is_trusted(conn.peer.ip(), &self.trusted_proxies);
+        let fwd = |name: &str| {
+            trusted
+                .then(|| headers::last_value(headers, name))
+                .flatten()
+        };
+        let scheme = fwd("x-forwarded-proto").unwrap_or(conn.scheme.as_str());
+        let authority = match (fwd("x-forwarded-host"), fwd("x-forwarded-port")) {
+            (Some(h), Some(port)) if !h.contains(':') => format!("{h}:{port}"),
+            (Some(h), _) => h.to_owned(),
+            (None, _) => target
+                .host
+                .as_ref()
+                .ok_or("the request has no Host")?
+                .to_string(),
+        };
+        Ok(ClientView {
+            scheme,
+            authority,
+            base,
+        })
+    }
+
     /// The target URI the client addressed, as `htu` must name it (RFC 9449
-    /// §4.3 item 9, RFC 9110 §7.1): the route's `public_url` (standing for its
-    /// `path_prefix`), else `server.public_url`, else the listener's scheme and
-    /// the request's Host; `X-Forwarded-Proto/Host/Port` count only from a
-    /// trusted proxy. The path is the canonical one that routed.
+    /// §4.3 item 9): the client view's origin and base, then the rest of the
+    /// canonical path that routed.
     fn expected_htu(
         &self,
         route: &RouteConfig,
@@ -359,37 +435,29 @@ impl Pipeline {
         headers: &HeaderMap,
         conn: &ConnInfo,
     ) -> Result<Htu, String> {
+        let view = self.client_view(route, target, headers, conn)?;
         let path = target.path.as_str();
-        let htu = if let Some(public) = &route.public_url {
-            let rest = if route.path_prefix == "/" {
-                path
-            } else {
-                path.get(route.path_prefix.len()..).unwrap_or("")
-            };
-            let joined = format!("{}{}", public.path, rest);
-            Htu::from_origin_and_path(public.scheme.as_str(), public.authority.as_str(), &joined)
-        } else if let Some(public) = &self.public_url {
-            Htu::from_origin_and_path(public.scheme.as_str(), public.authority.as_str(), path)
+        let rest = if route.path_prefix == "/" {
+            path
         } else {
-            let trusted = headers::is_trusted(conn.peer.ip(), &self.trusted_proxies);
-            let fwd = |name: &str| {
-                trusted
-                    .then(|| headers::last_value(headers, name))
-                    .flatten()
-            };
-            let scheme = fwd("x-forwarded-proto").unwrap_or(conn.scheme.as_str());
-            let host = match (fwd("x-forwarded-host"), fwd("x-forwarded-port")) {
-                (Some(h), Some(port)) if !h.contains(':') => format!("{h}:{port}"),
-                (Some(h), _) => h.to_owned(),
-                (None, _) => target
-                    .host
-                    .as_ref()
-                    .ok_or("the request has no Host")?
-                    .to_string(),
-            };
-            Htu::from_origin_and_path(scheme, &host, path)
+            path.get(route.path_prefix.len()..).unwrap_or("")
         };
-        htu.map_err(|e| e.to_string())
+        let joined = format!("{}{rest}", view.base);
+        Htu::from_origin_and_path(view.scheme, &view.authority, &joined).map_err(|e| e.to_string())
+    }
+
+    /// The client-visible origin of a route, normalised as `htu` is
+    /// (`https://api.example.com`): for RFC 9728 metadata URLs.
+    fn client_origin(
+        &self,
+        route: &RouteConfig,
+        target: &RequestTarget,
+        headers: &HeaderMap,
+        conn: &ConnInfo,
+    ) -> Option<String> {
+        let view = self.client_view(route, target, headers, conn).ok()?;
+        let root = Htu::from_origin_and_path(view.scheme, &view.authority, "/").ok()?;
+        root.as_str().strip_suffix('/').map(str::to_owned)
     }
 }
 

@@ -12,7 +12,7 @@ use http::{Response, StatusCode};
 
 use super::body::{full, ProxyBody};
 use super::error::GatewayError;
-use crate::auth::challenge::{www_authenticate, ChallengeError};
+use crate::auth::challenge::{www_authenticate, ChallengeError, ChallengeParams};
 use crate::auth::{AuthError, AuthFailure};
 use crate::token::TokenError;
 
@@ -143,7 +143,12 @@ fn add_auth_headers(
         AuthError::InsufficientScope { required } => Some(required.as_str()),
         _ => None,
     };
-    let challenge = www_authenticate(f.dual, f.mechanism, error, &f.algs, scope);
+    let params = ChallengeParams {
+        algs: &f.algs,
+        scope,
+        resource_metadata: f.resource_metadata.as_deref(),
+    };
+    let challenge = www_authenticate(f.dual, f.mechanism, error, &params);
     if let Ok(v) = HeaderValue::from_str(&challenge) {
         headers.insert(WWW_AUTHENTICATE, v);
     }

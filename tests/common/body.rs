@@ -192,3 +192,83 @@ where
     }
     Ok(d)
 }
+
+/// Microseconds since the Unix epoch (both ends of a loopback test share
+/// the clock).
+pub fn unix_micros() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0)
+}
+
+/// Server-Sent Events, one every `every`, `count` in all (RFC: the
+/// `text/event-stream` format of the WHATWG HTML standard): `id: N` and
+/// `data: N SENT_MICROS`, each in a frame of its own, written when due.
+pub struct EventBody {
+    interval: tokio::time::Interval,
+    next: usize,
+    count: usize,
+}
+
+impl EventBody {
+    pub fn new(every: std::time::Duration, count: usize) -> EventBody {
+        let start = tokio::time::Instant::now() + every;
+        EventBody {
+            interval: tokio::time::interval_at(start, every),
+            next: 0,
+            count,
+        }
+    }
+}
+
+impl Body for EventBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.next >= self.count {
+            return Poll::Ready(None);
+        }
+        match self.interval.poll_tick(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(_) => {
+                let n = self.next;
+                self.next += 1;
+                let event = format!("id: {n}\ndata: {n} {}\n\n", unix_micros());
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from(event)))))
+            }
+        }
+    }
+}
+
+/// Reads a `text/event-stream` body and returns, for each event as it
+/// arrives, its number and how long after it was sent it was read (µs).
+pub async fn read_events<B>(mut body: B) -> Result<Vec<(usize, u128)>, BoxError>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    let mut out = Vec::new();
+    let mut pending = String::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(Into::into)?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let read_at = unix_micros();
+        pending.push_str(std::str::from_utf8(&data)?);
+        while let Some(end) = pending.find("\n\n") {
+            let event: String = pending.drain(..end + 2).collect();
+            if let Some(line) = event.lines().find_map(|l| l.strip_prefix("data: ")) {
+                let (n, sent) = line.split_once(' ').ok_or("bad event")?;
+                let sent: u128 = sent.parse()?;
+                out.push((n.parse()?, read_at.saturating_sub(sent)));
+            }
+        }
+    }
+    Ok(out)
+}

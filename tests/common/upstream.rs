@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use super::body::{BodyDigest, PatternBody};
+use super::body::{BodyDigest, EventBody, PatternBody};
 
 type UpBody = UnsyncBoxBody<Bytes, Infallible>;
 
@@ -94,6 +94,9 @@ pub enum Behaviour {
     /// `Proxy-Connection`, `Proxy-Authenticate`, `Upgrade`, `Trailer`; and the
     /// end-to-end `X-Up-Kept: yes`.
     HopByHop,
+    /// 200 `text/event-stream`: an event every `every`, `count` in all
+    /// (see [`EventBody`]).
+    Events { every: Duration, count: usize },
     /// Whatever the closure builds.
     Respond(Responder),
 }
@@ -288,6 +291,18 @@ async fn upstream_handle(
         Behaviour::Delay(d) => {
             tokio::time::sleep(*d).await;
             echo_response(&st.name, &rec)
+        }
+        Behaviour::Events { every, count } => {
+            let mut resp = Response::new(
+                EventBody::new(*every, *count)
+                    .map_err(|e| match e {})
+                    .boxed_unsync(),
+            );
+            let h = resp.headers_mut();
+            h.insert(UPSTREAM_NAME_HEADER, name);
+            h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            h.insert("cache-control", HeaderValue::from_static("no-cache"));
+            resp
         }
         Behaviour::Download(len) => {
             let mut resp = Response::new(
