@@ -92,8 +92,14 @@ pub enum Command {
     },
     /// Mint a TEST JWT access token (RFC 9068 shape, cnf.jkt set). For test
     /// environments only: real tokens come from your authorization server.
+    ///
+    /// The token header's kid is the issuer key's own kid when its JWK has one,
+    /// so the token verifies against that issuer's JWKS; a key without one
+    /// (e.g. PEM) is named by its RFC 7638 thumbprint, as `keygen --jwks`
+    /// publishes it.
     Token {
-        /// The issuer's private key: JWK or PEM (publish its JWKS with `keygen --jwks`).
+        /// The issuer's private key: JWK or PEM. The header's kid is the JWK's
+        /// kid, else the key's RFC 7638 thumbprint (publish its JWKS with `keygen --jwks`).
         #[arg(long)]
         issuer_key: PathBuf,
         /// The iss claim; must equal an [[issuers]] issuer.

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::{pem, rsa_parts, KeyError, KeyParts, SigningKey};
+use super::{pem, put, rsa_parts, KeyError, KeyParts, SigningKey};
 use crate::jose::alg::Alg;
 use crate::jose::b64;
 use crate::jose::json;
@@ -24,7 +24,7 @@ impl SigningKey {
         SigningKey::from_private_jwk_map(&map, alg)
     }
 
-    /// Loads a private JWK from its members.
+    /// Loads a private JWK from its members; its `kid`, if any, is kept.
     pub fn from_private_jwk_map(
         map: &Map<String, Value>,
         alg: Option<Alg>,
@@ -40,7 +40,16 @@ impl SigningKey {
             }
             (None, false) => None,
         };
-        SigningKey::from_parts(parts_from_jwk(map)?, alg)
+        let kid = match map.get("kid") {
+            None => None,
+            Some(_) => Some(member(map, "kid")?.to_owned()),
+        };
+        let mut key = SigningKey::from_parts(parts_from_jwk(map)?, alg)?;
+        if let Some(kid) = kid {
+            put(&mut key.private_jwk, "kid", kid.as_str());
+            key.kid = Some(kid);
+        }
+        Ok(key)
     }
 
     /// Loads a PEM private key (PKCS#8, SEC1 or PKCS#1), with `alg` or the key type's default.

@@ -126,9 +126,10 @@ enum Pair {
     Rsa(RsaKeyPair),
 }
 
-/// A private key with its algorithm, JWKs and thumbprint.
+/// A private key with its algorithm, JWKs, thumbprint and, when its JWK had one, `kid`.
 pub struct SigningKey {
     alg: Alg,
+    kid: Option<String>,
     pair: Pair,
     public_jwk: Map<String, Value>,
     private_jwk: Map<String, Value>,
@@ -139,6 +140,7 @@ impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SigningKey")
             .field("alg", &self.alg)
+            .field("kid", &self.kid)
             .field("jkt", &self.jkt)
             .finish_non_exhaustive()
     }
@@ -164,12 +166,27 @@ impl SigningKey {
         &self.jkt
     }
 
+    /// The key's own `kid`, when it was loaded from a JWK that has one (a PEM key has none).
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// The key ID a token header and a JWKS name this key by: its own `kid`, else its
+    /// RFC 7638 thumbprint.
+    pub fn key_id(&self) -> String {
+        match &self.kid {
+            Some(kid) => kid.clone(),
+            None => self.jkt.to_string(),
+        }
+    }
+
     /// The public JWK: only the public members (`kty`, `crv`, `x`, `y`, `n`, `e`).
     pub fn public_jwk(&self) -> Value {
         Value::Object(self.public_jwk.clone())
     }
 
-    /// The private JWK, with `alg`, as `keygen` writes it and `from_private_jwk` reads it.
+    /// The private JWK, with `alg` (and `kid` if the key has one), as `keygen` writes it and
+    /// `from_private_jwk` reads it.
     pub fn to_private_jwk(&self) -> Value {
         Value::Object(self.private_jwk.clone())
     }
@@ -308,6 +325,7 @@ impl SigningKey {
         put(&mut private_jwk, "alg", alg.as_str());
         Ok(SigningKey {
             alg,
+            kid: None,
             pair,
             public_jwk: public,
             private_jwk,

@@ -301,3 +301,25 @@ fn load_reads_files() {
     assert!(missing.to_string().contains("nope"));
     let _: Value = key.public_jwk();
 }
+
+#[test]
+fn a_jwk_keeps_its_kid_and_pem_has_none() {
+    let mut jwk = generated_key(Alg::Es256).to_private_jwk();
+    jwk["kid"] = json!("my-key-1");
+    let key = SigningKey::from_private_jwk(&jwk.to_string(), None).unwrap();
+    assert_eq!(key.kid(), Some("my-key-1"));
+    assert_eq!(key.key_id(), "my-key-1");
+    assert_eq!(key.to_private_jwk()["kid"], "my-key-1");
+    assert!(key.public_jwk().get("kid").is_none());
+
+    let plain = generated_key(Alg::Es256);
+    assert_eq!(plain.kid(), None);
+    assert_eq!(plain.key_id(), plain.jkt().to_string());
+
+    jwk["kid"] = json!(7);
+    let err = SigningKey::from_private_jwk(&jwk.to_string(), None).unwrap_err();
+    assert!(
+        matches!(err, KeyError::Member { member: "kid", .. }),
+        "{err}"
+    );
+}
