@@ -63,9 +63,10 @@ pub enum Command {
         #[arg(long)]
         jwks: Option<PathBuf>,
     },
-    /// Print the jkt (RFC 7638 thumbprint) of a JWK (private or public) or PEM key.
+    /// Print the jkt (RFC 7638 thumbprint) of a JWK or PEM key, private or public.
     Thumbprint {
-        /// JWK (JSON) or PEM (PKCS#8/SEC1/PKCS#1) key file.
+        /// JWK (JSON, private or public) or PEM key file: a private key (PKCS#8, SEC1,
+        /// PKCS#1) or a public one (SPKI "PUBLIC KEY", PKCS#1 "RSA PUBLIC KEY").
         #[arg(long)]
         key: PathBuf,
     },

@@ -4,6 +4,9 @@
 //! - `token --issuer-key` names the key in the header by the JWK's own `kid`,
 //!   so a token verifies against the issuer's JWKS under that `kid`; a key
 //!   without one (PEM) is named by its RFC 7638 thumbprint.
+//! - `thumbprint` of a public PEM key (SPKI `PUBLIC KEY` for P-256, P-384,
+//!   Ed25519 and RSA; PKCS#1 `RSA PUBLIC KEY`) is the thumbprint of the same
+//!   key as a JWK.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -65,6 +68,12 @@ fn jwt_header(jwt: &str) -> Value {
         .decode(first)
         .unwrap();
     serde_json::from_slice(&bytes).unwrap()
+}
+
+fn b64url(jwk: &Value, member: &str) -> Vec<u8> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(jwk[member].as_str().unwrap())
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,4 +157,141 @@ fn token_help_says_where_the_kid_comes_from() {
     assert!(help.contains("kid"), "{help}");
     assert!(help.contains("thumbprint"), "{help}");
     assert!(help.contains("test environments only"), "{help}");
+}
+
+// ---------------------------------------------------------------------------
+// thumbprint of public PEM keys
+// ---------------------------------------------------------------------------
+
+/// One DER TLV with a short or long-form length.
+fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    match body.len() {
+        n if n < 0x80 => out.push(n as u8),
+        n if n <= 0xff => out.extend([0x81, n as u8]),
+        n => out.extend([0x82, (n >> 8) as u8, n as u8]),
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+/// SubjectPublicKeyInfo (RFC 5280 §4.1.2.7) with the algorithm OID, an
+/// optional parameter OID, and the key as the BIT STRING.
+fn spki(alg_oid: &[u8], param_oid: Option<&[u8]>, key: &[u8]) -> Vec<u8> {
+    let mut alg = tlv(0x06, alg_oid);
+    if let Some(param) = param_oid {
+        alg.extend(tlv(0x06, param));
+    }
+    let bits = [&[0u8][..], key].concat();
+    tlv(0x30, &[tlv(0x30, &alg), tlv(0x03, &bits)].concat())
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    rsa::pkcs8::der::pem::encode_string(label, rsa::pkcs8::LineEnding::LF, der).unwrap()
+}
+
+const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+const OID_P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+const OID_P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
+const OID_ED25519: &[u8] = &[0x2b, 0x65, 0x70];
+
+/// The public PEM forms of a private JWK as `keygen` writes it.
+fn public_pems(jwk: &Value) -> Vec<(&'static str, String)> {
+    match jwk["kty"].as_str().unwrap() {
+        "EC" => {
+            let curve = match jwk["crv"].as_str().unwrap() {
+                "P-256" => OID_P256,
+                "P-384" => OID_P384,
+                other => panic!("curve {other}"),
+            };
+            let point = [vec![0x04], b64url(jwk, "x"), b64url(jwk, "y")].concat();
+            vec![(
+                "SPKI",
+                pem("PUBLIC KEY", &spki(OID_EC_PUBLIC_KEY, Some(curve), &point)),
+            )]
+        }
+        "OKP" => vec![(
+            "SPKI",
+            pem("PUBLIC KEY", &spki(OID_ED25519, None, &b64url(jwk, "x"))),
+        )],
+        "RSA" => {
+            use rsa::pkcs1::EncodeRsaPublicKey;
+            use rsa::pkcs8::{EncodePublicKey, LineEnding};
+            let int = |m: &str| rsa::BigUint::from_bytes_be(&b64url(jwk, m));
+            let key = rsa::RsaPublicKey::new(int("n"), int("e")).unwrap();
+            vec![
+                ("SPKI", key.to_public_key_pem(LineEnding::LF).unwrap()),
+                ("PKCS#1", key.to_pkcs1_pem(LineEnding::LF).unwrap()),
+            ]
+        }
+        other => panic!("kty {other}"),
+    }
+}
+
+#[test]
+fn the_thumbprint_of_a_public_pem_is_the_thumbprint_of_its_jwk() {
+    let dir = tempfile::tempdir().unwrap();
+    for alg in ["ES256", "ES384", "EdDSA", "RS256"] {
+        let jwk_path = dir.path().join(format!("{alg}.jwk"));
+        let jkt = ok(&["keygen", "--alg", alg, "--out", path_str(&jwk_path)]);
+        assert_eq!(ok(&["thumbprint", "--key", path_str(&jwk_path)]), jkt);
+        let jwk = read_json(&jwk_path);
+        for (form, text) in public_pems(&jwk) {
+            assert!(text.starts_with("-----BEGIN "), "{text}");
+            let pem_path = dir
+                .path()
+                .join(format!("{alg}-{form}.pem").replace('#', ""));
+            std::fs::write(&pem_path, &text).unwrap();
+            assert_eq!(
+                ok(&["thumbprint", "--key", path_str(&pem_path)]),
+                jkt,
+                "{alg} {form}:\n{text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_public_pem_that_is_no_usable_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // A compressed P-256 point, and an SPKI of an unknown algorithm (X25519).
+    let compressed = spki(
+        OID_EC_PUBLIC_KEY,
+        Some(OID_P256),
+        &[&[0x02][..], &[7; 32]].concat(),
+    );
+    let x25519 = spki(&[0x2b, 0x65, 0x6e], None, &[7; 32]);
+    for (name, der, says) in [
+        ("compressed", compressed, "compressed"),
+        ("x25519", x25519, "unsupported"),
+    ] {
+        let path = dir.path().join(format!("{name}.pem"));
+        std::fs::write(&path, pem("PUBLIC KEY", &der)).unwrap();
+        let out = run_bin(["thumbprint", "--key", path_str(&path)], BOUND);
+        assert_eq!(out.code(), Some(1), "{name}: {}", out.stderr);
+        assert!(out.stdout.is_empty(), "{name}: {}", out.stdout);
+        assert!(out.stderr.contains(says), "{name}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn public_and_private_pems_of_one_key_have_one_thumbprint() {
+    // Both PEMs as another library writes them (rcgen: PKCS#8 and SPKI).
+    let dir = tempfile::tempdir().unwrap();
+    for alg in [
+        &rcgen::PKCS_ECDSA_P256_SHA256,
+        &rcgen::PKCS_ECDSA_P384_SHA384,
+        &rcgen::PKCS_ED25519,
+    ] {
+        let key = rcgen::KeyPair::generate_for(alg).unwrap();
+        let private = dir.path().join("private.pem");
+        let public = dir.path().join("public.pem");
+        std::fs::write(&private, key.serialize_pem()).unwrap();
+        std::fs::write(&public, key.public_key_pem()).unwrap();
+        assert_eq!(
+            ok(&["thumbprint", "--key", path_str(&public)]),
+            ok(&["thumbprint", "--key", path_str(&private)]),
+            "{alg:?}"
+        );
+    }
 }

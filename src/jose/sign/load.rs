@@ -1,6 +1,6 @@
 //! Loading keys: private JWKs (RFC 7517; EC RFC 7518 §6.2.2, RSA §6.3.2, OKP RFC 8037 §2), PEM
 //! (see [`super::pem`]), or either from a file. Also the thumbprint of any key file, public or
-//! private, for the CLI's `thumbprint` command.
+//! private, JWK or PEM, for the CLI's `thumbprint` command.
 
 use std::path::Path;
 
@@ -73,10 +73,13 @@ impl SigningKey {
 }
 
 /// The RFC 7638 thumbprint of a key given as text: a public JWK, a private JWK, or a PEM
-/// private key.
+/// key, public (SPKI `PUBLIC KEY`, PKCS#1 `RSA PUBLIC KEY`) or private.
 pub fn thumbprint_of_key(text: &str) -> Result<Jkt, KeyError> {
     if !text.trim_start().starts_with('{') {
-        return Ok(SigningKey::from_pem(text, None)?.jkt().clone());
+        return match pem::parse_public(text)? {
+            Some(public) => Ok(PublicJwk::from_map(&public)?.thumbprint().clone()),
+            None => Ok(SigningKey::from_pem(text, None)?.jkt().clone()),
+        };
     }
     let map = json::parse_object(text.as_bytes())?;
     if PRIVATE_MEMBERS.iter().any(|m| map.contains_key(*m)) {
