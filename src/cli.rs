@@ -38,7 +38,8 @@ pub enum Command {
         #[arg(long, env = "DPOP_GATEWAY_CONFIG")]
         config: PathBuf,
     },
-    /// Load and validate a config (and the files it names); print `ok` or every problem.
+    /// Load and validate a config (and the files it names); print `ok`, or every
+    /// problem with its key path (e.g. `routes[0].auth`) and line, and exit 2.
     Check {
         /// The TOML config file.
         #[arg(long, env = "DPOP_GATEWAY_CONFIG")]
