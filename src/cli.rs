@@ -38,7 +38,8 @@ pub enum Command {
         #[arg(long, env = "DPOP_GATEWAY_CONFIG")]
         config: PathBuf,
     },
-    /// Load and validate a config (and the files it names); print `ok` or every problem.
+    /// Load and validate a config (and the files it names); print `ok`, or every
+    /// problem with its key path (e.g. `routes[0].auth`) and line, and exit 2.
     Check {
         /// The TOML config file.
         #[arg(long, env = "DPOP_GATEWAY_CONFIG")]
@@ -63,9 +64,10 @@ pub enum Command {
         #[arg(long)]
         jwks: Option<PathBuf>,
     },
-    /// Print the jkt (RFC 7638 thumbprint) of a JWK (private or public) or PEM key.
+    /// Print the jkt (RFC 7638 thumbprint) of a JWK or PEM key, private or public.
     Thumbprint {
-        /// JWK (JSON) or PEM (PKCS#8/SEC1/PKCS#1) key file.
+        /// JWK (JSON, private or public) or PEM key file: a private key (PKCS#8, SEC1,
+        /// PKCS#1) or a public one (SPKI "PUBLIC KEY", PKCS#1 "RSA PUBLIC KEY").
         #[arg(long)]
         key: PathBuf,
     },
@@ -92,8 +94,14 @@ pub enum Command {
     },
     /// Mint a TEST JWT access token (RFC 9068 shape, cnf.jkt set). For test
     /// environments only: real tokens come from your authorization server.
+    ///
+    /// The token header's kid is the issuer key's own kid when its JWK has one,
+    /// so the token verifies against that issuer's JWKS; a key without one
+    /// (e.g. PEM) is named by its RFC 7638 thumbprint, as `keygen --jwks`
+    /// publishes it.
     Token {
-        /// The issuer's private key: JWK or PEM (publish its JWKS with `keygen --jwks`).
+        /// The issuer's private key: JWK or PEM. The header's kid is the JWK's
+        /// kid, else the key's RFC 7638 thumbprint (publish its JWKS with `keygen --jwks`).
         #[arg(long)]
         issuer_key: PathBuf,
         /// The iss claim; must equal an [[issuers]] issuer.

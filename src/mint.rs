@@ -62,13 +62,13 @@ pub struct TokenSpec {
 }
 
 /// Signs an RFC 9068 access token (`typ: at+jwt`, `kid` = the issuer key's
-/// thumbprint, claims `iss sub aud exp iat jti client_id`, plus `scope` and
-/// `cnf.jkt`).
+/// own `kid`, else its RFC 7638 thumbprint; claims `iss sub aud exp iat jti
+/// client_id`, plus `scope` and `cnf.jkt`).
 pub fn access_token(issuer: &SigningKey, spec: &TokenSpec, now: i64) -> Result<String, KeyError> {
     let header = json!({
         "typ": "at+jwt",
         "alg": issuer.alg().as_str(),
-        "kid": issuer.jkt().to_string(),
+        "kid": issuer.key_id(),
     });
     let mut claims = json!({
         "iss": spec.iss,
@@ -90,14 +90,56 @@ pub fn access_token(issuer: &SigningKey, spec: &TokenSpec, now: i64) -> Result<S
     issuer.sign_compact(&header, &claims)
 }
 
-/// A JWKS document with the public half of `key` (`kid` = its thumbprint),
-/// as `jwks_file` expects.
+/// A JWKS document with the public half of `key` (`kid` = the key's own
+/// `kid`, else its thumbprint, as in the tokens [`access_token`] signs), as
+/// `jwks_file` expects.
 pub fn jwks(key: &SigningKey) -> Value {
     let mut jwk = key.public_jwk();
     if let Some(obj) = jwk.as_object_mut() {
-        obj.insert("kid".into(), Value::String(key.jkt().to_string()));
+        obj.insert("kid".into(), Value::String(key.key_id()));
         obj.insert("alg".into(), Value::String(key.alg().as_str().to_owned()));
         obj.insert("use".into(), Value::String("sig".into()));
     }
     json!({ "keys": [jwk] })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use crate::jose::{Alg, CompactJws};
+
+    fn spec() -> TokenSpec {
+        TokenSpec {
+            iss: "https://as.test".into(),
+            aud: "https://api.test".into(),
+            jkt: None,
+            sub: "alice".into(),
+            client_id: "app".into(),
+            scope: None,
+            ttl_secs: 60,
+        }
+    }
+
+    /// The `kid` of the token's header and of the JWKS entry.
+    fn kids(key: &SigningKey) -> (Value, Value) {
+        let token = access_token(key, &spec(), 1_800_000_000).unwrap();
+        let header = CompactJws::parse(&token).unwrap().header()["kid"].clone();
+        (header, jwks(key)["keys"][0]["kid"].clone())
+    }
+
+    #[test]
+    fn tokens_name_the_issuer_key_by_its_own_kid() {
+        let mut jwk = SigningKey::generate(Alg::Es256).unwrap().to_private_jwk();
+        jwk["kid"] = json!("my-key-1");
+        let key = SigningKey::from_private_jwk(&jwk.to_string(), None).unwrap();
+        assert_eq!(kids(&key), (json!("my-key-1"), json!("my-key-1")));
+    }
+
+    #[test]
+    fn a_key_without_kid_is_named_by_its_thumbprint() {
+        let key = SigningKey::generate(Alg::EdDsa).unwrap();
+        let jkt = json!(key.jkt().to_string());
+        assert_eq!(kids(&key), (jkt.clone(), jkt));
+    }
 }

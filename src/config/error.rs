@@ -1,5 +1,5 @@
 //! Config errors: every problem names the file, the key path (`routes[0].auth`)
-//! and, where the TOML parser knows it, the line.
+//! and, where it is known, the line.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -73,13 +73,15 @@ impl Problems {
     }
 }
 
-/// Turns a TOML parse error (syntax, unknown key, wrong type) into a problem with
-/// the key path and line the parser reports.
+/// Turns a TOML error into a problem with the line the parser reports and the
+/// key path of that place. `check` uses it for syntax errors, where the parser
+/// stops; unknown keys and values of the wrong type are found, all of them, by
+/// `shape`.
 pub fn from_toml(source: &str, err: &toml::de::Error) -> ConfigProblem {
     let line = err
         .span()
         .map(|span| prefix(source, span.start).matches('\n').count() + 1);
-    let message = err.message().trim().to_string();
+    let message = err.message().trim().replace('\n', "; ");
     ConfigProblem {
         key: key_path_at(source, err.span().map(|s| s.start)),
         line,
@@ -160,7 +162,7 @@ fn prefix(source: &str, at: usize) -> &str {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
 
@@ -170,19 +172,33 @@ mod tests {
         (p.key, p.line)
     }
 
+    /// Configs with one unknown key or table, and the key path and line that
+    /// name it (`check` finds them through `shape`, which has its own test).
+    pub(in crate::config) fn unknown_key_cases() -> Vec<(String, &'static str, usize)> {
+        let base = "[server]\nlisten = \"x\"\n[[routes]]\nname = \"a\"\npath_prefix = \"/\"\nupstream = \"u\"\n";
+        vec![
+            ("[server]\nlisten = \"x\"\nlisen = 1\n".to_owned(), "server.lisen", 3),
+            (format!("{base}[metrics]\nx = 1\n"), "metrics", 7),
+            (format!("{base}[server.extra]\n"), "server.extra", 7),
+            (format!("{base}[[routes]]\nname = \"b\"\npath_prefix = \"/b\"\nupstream = \"u\"\n[routes.identity_headerz]\n"), "routes[1].identity_headerz", 11),
+            (format!("{base}[[routs]]\n"), "routs[0]", 7),
+            (format!("{base}pth = 1\n"), "routes[0].pth", 7),
+        ]
+    }
+
     #[test]
     fn unknown_keys_and_tables_are_named() {
-        let base = "[server]\nlisten = \"x\"\n[[routes]]\nname = \"a\"\npath_prefix = \"/\"\nupstream = \"u\"\n";
-        let cases = [
-            ("[server]\nlisten = \"x\"\nlisen = 1\n", "server.lisen", 3),
-            (&format!("{base}[metrics]\nx = 1\n"), "metrics", 7),
-            (&format!("{base}[server.extra]\n"), "server.extra", 7),
-            (&format!("{base}[[routes]]\nname = \"b\"\npath_prefix = \"/b\"\nupstream = \"u\"\n[routes.identity_headerz]\n"), "routes[1].identity_headerz", 11),
-            (&format!("{base}[[routs]]\n"), "routs[0]", 7),
-            (&format!("{base}pth = 1\n"), "routes[0].pth", 7),
-        ];
-        for (text, key, line) in cases {
-            assert_eq!(path_of(text), (key.to_string(), Some(line)), "{text}");
+        for (text, key, line) in unknown_key_cases() {
+            assert_eq!(path_of(&text), (key.to_string(), Some(line)), "{text}");
         }
+    }
+
+    #[test]
+    fn a_syntax_error_is_named_by_its_line_on_one_line() {
+        let text = "[server]\nlisten = \"x\"\n[server\n";
+        let err = toml::from_str::<toml::Table>(text).unwrap_err();
+        let p = from_toml(text, &err);
+        assert_eq!(p.line, Some(3));
+        assert!(!p.message.contains('\n'), "{:?}", p.message);
     }
 }

@@ -1,7 +1,8 @@
-//! Configuration: the TOML file (`raw`), its typed, validated form (this
-//! module's types; `validate` for server, admin and routes, `policy` for
-//! `[dpop]` and `[replay]`, `issuers` for `[[issuers]]`) and the errors that
-//! name the key path (`error`).
+//! Configuration: the TOML file (`raw`, read by `shape`, which reports every
+//! unknown key, value of the wrong type and missing key at once), its typed,
+//! validated form (this module's types; `validate` for server, admin and
+//! routes, `policy` for `[dpop]` and `[replay]`, `issuers` for `[[issuers]]`)
+//! and the errors that name the key path and line (`error`).
 //!
 //! Nothing outside this module sees a raw struct: the server, the router and
 //! the pipeline work only with the types below, where an invalid state cannot
@@ -11,6 +12,7 @@ mod error;
 mod issuers;
 mod policy;
 pub(crate) mod raw;
+mod shape;
 mod validate;
 mod warnings;
 
@@ -312,10 +314,22 @@ impl Config {
     }
 
     /// Parses and validates TOML text; relative paths resolve against `base`.
+    /// On failure, every problem found: each unknown key, each value of the
+    /// wrong type, each missing required key (see `shape`), and what validation
+    /// finds in the rest, each with its key path and line.
     pub fn from_toml(text: &str, base: &Path) -> Result<Config, Vec<ConfigProblem>> {
-        let raw: raw::RawConfig =
-            toml::from_str(text).map_err(|e| vec![error::from_toml(text, &e)])?;
-        validate::validate(raw, base)
+        let (raw, mut shape) = shape::read(text).map_err(|syntax| vec![syntax])?;
+        let Some(raw) = raw else {
+            return Err(shape.problems);
+        };
+        match validate::validate(raw, base) {
+            Ok(config) if shape.problems.is_empty() => Ok(config),
+            Ok(_) => Err(shape.problems),
+            Err(found) => {
+                shape.add_validation(found);
+                Err(shape.problems)
+            }
+        }
     }
 }
 

@@ -5,7 +5,10 @@
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     /// No route matches the host and path (client: 404).
-    #[error("no route matches host {host:?} path {path:?}")]
+    #[error(
+        "no route matches path {path:?} {}",
+        crate::errors::optional("on host", host.as_deref(), "without a host")
+    )]
     NoRoute { host: Option<String>, path: String },
     /// Authentication failed (client: 400/401/403; replay store: 503).
     /// Boxed: the failure carries its challenge parameters.

@@ -202,4 +202,24 @@ mod tests {
             .unwrap()
             .contains("10.0.0.1"));
     }
+
+    #[test]
+    fn no_route_is_logged_in_words() {
+        let with_host = GatewayError::NoRoute {
+            host: Some("api.example".into()),
+            path: "/x".into(),
+        };
+        assert_eq!(
+            with_host.to_string(),
+            "no route matches path \"/x\" on host \"api.example\""
+        );
+        let without = GatewayError::NoRoute {
+            host: None,
+            path: "/x".into(),
+        };
+        assert_eq!(
+            without.to_string(),
+            "no route matches path \"/x\" without a host"
+        );
+    }
 }

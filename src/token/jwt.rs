@@ -322,6 +322,21 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_key_is_named_in_words() {
+        let f = fixture();
+        let t = sign(&f, &with(header(&f), "kid", json!("other")), &claims());
+        let err = verify(&t, &f.issuers, NOW).unwrap_err();
+        assert_eq!(err.to_string(), "no issuer key for kid \"other\"");
+
+        // EdDSA is allowed, but the key set has no Ed25519 key.
+        let ed = SigningKey::generate(Alg::EdDsa).unwrap();
+        let h = json!({"typ": "at+jwt", "alg": "EdDSA"});
+        let t = ed.sign_compact(&h, &claims()).unwrap();
+        let err = verify(&t, &f.issuers, NOW).unwrap_err();
+        assert_eq!(err.to_string(), "no issuer key for a token without kid");
+    }
+
+    #[test]
     fn signed_by_another_key_is_refused() {
         // E.g. the DPoP proof's own key (RFC 9449 §11.5).
         let f = fixture();

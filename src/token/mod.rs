@@ -268,7 +268,10 @@ pub enum TokenError {
     UnknownIssuer(String),
     #[error("token alg {0:?} not allowed for its issuer")]
     Alg(String),
-    #[error("no issuer key for kid {kid:?}")]
+    #[error(
+        "no issuer key for {}",
+        crate::errors::optional("kid", kid.as_deref(), "a token without kid")
+    )]
     UnknownKey { kid: Option<String> },
     #[error("token signature invalid")]
     BadSignature,

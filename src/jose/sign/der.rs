@@ -1,7 +1,9 @@
-//! Just enough DER (X.690) to take EC and Ed25519 private keys apart: PKCS#8
-//! `PrivateKeyInfo` / `OneAsymmetricKey` (RFC 5208 §5, RFC 5958 §2), SEC1 `ECPrivateKey`
-//! (RFC 5915 §3) and the Ed25519 `CurvePrivateKey` (RFC 8410 §7). Structure only, no
-//! cryptography; every read is bounds-checked. RSA keys are read by the `rsa` crate instead.
+//! Just enough DER (X.690) to take keys apart: PKCS#8 `PrivateKeyInfo` /
+//! `OneAsymmetricKey` (RFC 5208 §5, RFC 5958 §2), SEC1 `ECPrivateKey` (RFC 5915 §3), the
+//! Ed25519 `CurvePrivateKey` (RFC 8410 §7), and public keys: `SubjectPublicKeyInfo`
+//! (RFC 5280 §4.1.2.7; EC RFC 5480 §2, Ed25519 RFC 8410 §4, RSA RFC 3279 §2.3.1) and the
+//! PKCS#1 `RSAPublicKey` (RFC 8017 §A.1.1). Structure only, no cryptography; every read is
+//! bounds-checked. RSA private keys are read by the `rsa` crate instead.
 
 use super::KeyError;
 use crate::jose::jwk::Curve;
@@ -107,9 +109,7 @@ pub(super) fn parse_pkcs8(der: &[u8]) -> Result<Pkcs8<'_>, KeyError> {
     if version != [0] && version != [1] {
         return Err(bad("PKCS#8 version"));
     }
-    let mut alg_id = Reader::new(info.expect(SEQUENCE)?);
-    let alg = alg_id.expect(OID)?;
-    let curve_oid = alg_id.optional(OID)?;
+    let (alg, curve_oid) = algorithm(&mut info)?;
     let private_key = info.expect(OCTET_STRING)?;
     let _attributes = info.optional(CONTEXT_0)?;
     let public_key = info
@@ -122,6 +122,57 @@ pub(super) fn parse_pkcs8(der: &[u8]) -> Result<Pkcs8<'_>, KeyError> {
         private_key,
         public_key,
     })
+}
+
+/// An `AlgorithmIdentifier` (RFC 5280 §4.1.1.2): the algorithm OID, and the parameters when
+/// they are an OID (the EC curve; RSA's NULL and absent parameters read as `None`).
+fn algorithm<'a>(outer: &mut Reader<'a>) -> Result<(&'a [u8], Option<&'a [u8]>), KeyError> {
+    let mut alg_id = Reader::new(outer.expect(SEQUENCE)?);
+    let alg = alg_id.expect(OID)?;
+    Ok((alg, alg_id.optional(OID)?))
+}
+
+/// The curve a named-curve OID stands for (RFC 5480 §2.1.1.1).
+pub(super) fn named_curve(oid: Option<&[u8]>) -> Result<Curve, KeyError> {
+    match oid {
+        Some(OID_P256) => Ok(Curve::P256),
+        Some(OID_P384) => Ok(Curve::P384),
+        Some(_) => Err(KeyError::Unsupported(
+            "EC curve other than P-256/P-384".to_owned(),
+        )),
+        None => Err(bad("EC key without a named curve")),
+    }
+}
+
+/// The parts of a `SubjectPublicKeyInfo` we use.
+pub(super) struct Spki<'a> {
+    /// The algorithm OID (contents octets).
+    pub(super) alg: &'a [u8],
+    /// The algorithm parameters, when they are an OID (the EC curve).
+    pub(super) curve_oid: Option<&'a [u8]>,
+    /// The `subjectPublicKey` BIT STRING without its unused-bits octet: an EC point, the
+    /// Ed25519 key, or a DER `RSAPublicKey`.
+    pub(super) key: &'a [u8],
+}
+
+pub(super) fn parse_spki(der: &[u8]) -> Result<Spki<'_>, KeyError> {
+    let mut info = Reader::new(Reader::new(der).expect(SEQUENCE)?);
+    let (alg, curve_oid) = algorithm(&mut info)?;
+    let key = bit_string_octets(info.expect(BIT_STRING)?)?;
+    Ok(Spki {
+        alg,
+        curve_oid,
+        key,
+    })
+}
+
+/// A PKCS#1 `RSAPublicKey`: the modulus and the public exponent, as big-endian INTEGER
+/// contents (possibly with a leading zero octet).
+pub(super) fn parse_rsa_public_key(der: &[u8]) -> Result<(&[u8], &[u8]), KeyError> {
+    let mut key = Reader::new(Reader::new(der).expect(SEQUENCE)?);
+    let n = key.expect(INTEGER)?;
+    let e = key.expect(INTEGER)?;
+    Ok((n, e))
 }
 
 /// An SEC1 `ECPrivateKey`: `(curve, d, uncompressed point)`. `outer_curve` is the curve named
@@ -147,16 +198,7 @@ pub(super) fn parse_ec_private_key(
             ))
         }
     };
-    let curve = match inner_curve.or(outer_curve) {
-        Some(OID_P256) => Curve::P256,
-        Some(OID_P384) => Curve::P384,
-        Some(_) => {
-            return Err(KeyError::Unsupported(
-                "EC curve other than P-256/P-384".to_owned(),
-            ))
-        }
-        None => return Err(bad("EC key without a named curve")),
-    };
+    let curve = named_curve(inner_curve.or(outer_curve))?;
     // SEC1 says d is fixed-length, but some encoders drop leading zeros: pad back.
     let len = curve.coordinate_len();
     if d.len() > len || d.is_empty() {

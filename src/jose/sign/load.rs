@@ -1,12 +1,12 @@
 //! Loading keys: private JWKs (RFC 7517; EC RFC 7518 §6.2.2, RSA §6.3.2, OKP RFC 8037 §2), PEM
 //! (see [`super::pem`]), or either from a file. Also the thumbprint of any key file, public or
-//! private, for the CLI's `thumbprint` command.
+//! private, JWK or PEM, for the CLI's `thumbprint` command.
 
 use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::{pem, rsa_parts, KeyError, KeyParts, SigningKey};
+use super::{pem, put, rsa_parts, KeyError, KeyParts, SigningKey};
 use crate::jose::alg::Alg;
 use crate::jose::b64;
 use crate::jose::json;
@@ -24,7 +24,7 @@ impl SigningKey {
         SigningKey::from_private_jwk_map(&map, alg)
     }
 
-    /// Loads a private JWK from its members.
+    /// Loads a private JWK from its members; its `kid`, if any, is kept.
     pub fn from_private_jwk_map(
         map: &Map<String, Value>,
         alg: Option<Alg>,
@@ -40,7 +40,16 @@ impl SigningKey {
             }
             (None, false) => None,
         };
-        SigningKey::from_parts(parts_from_jwk(map)?, alg)
+        let kid = match map.get("kid") {
+            None => None,
+            Some(_) => Some(member(map, "kid")?.to_owned()),
+        };
+        let mut key = SigningKey::from_parts(parts_from_jwk(map)?, alg)?;
+        if let Some(kid) = kid {
+            put(&mut key.private_jwk, "kid", kid.as_str());
+            key.kid = Some(kid);
+        }
+        Ok(key)
     }
 
     /// Loads a PEM private key (PKCS#8, SEC1 or PKCS#1), with `alg` or the key type's default.
@@ -64,10 +73,13 @@ impl SigningKey {
 }
 
 /// The RFC 7638 thumbprint of a key given as text: a public JWK, a private JWK, or a PEM
-/// private key.
+/// key, public (SPKI `PUBLIC KEY`, PKCS#1 `RSA PUBLIC KEY`) or private.
 pub fn thumbprint_of_key(text: &str) -> Result<Jkt, KeyError> {
     if !text.trim_start().starts_with('{') {
-        return Ok(SigningKey::from_pem(text, None)?.jkt().clone());
+        return match pem::parse_public(text)? {
+            Some(public) => Ok(PublicJwk::from_map(&public)?.thumbprint().clone()),
+            None => Ok(SigningKey::from_pem(text, None)?.jkt().clone()),
+        };
     }
     let map = json::parse_object(text.as_bytes())?;
     if PRIVATE_MEMBERS.iter().any(|m| map.contains_key(*m)) {

@@ -120,15 +120,54 @@ impl KeyParts {
     }
 }
 
+/// Public key material, as a public JWK holds it (RFC 7518 §6.2.1, §6.3.1; RFC 8037 §2).
+enum PublicParts<'a> {
+    /// The uncompressed point `0x04 || x || y`.
+    Ec { curve: Curve, point: &'a [u8] },
+    /// The 32-octet public key.
+    Ed25519(&'a [u8]),
+    /// Modulus and exponent, minimal big-endian.
+    Rsa { n: &'a [u8], e: &'a [u8] },
+}
+
+impl PublicParts<'_> {
+    /// The public JWK members (`kty`, `crv`, `x`, `y`, `n`, `e`).
+    fn jwk(&self) -> Map<String, Value> {
+        let mut public = Map::new();
+        match self {
+            PublicParts::Ec { curve, point } => {
+                let coordinates = point.get(1..).unwrap_or_default();
+                let (x, y) = coordinates.split_at(coordinates.len() / 2);
+                put(&mut public, "kty", "EC");
+                put(&mut public, "crv", curve.name());
+                put(&mut public, "x", b64::encode(x));
+                put(&mut public, "y", b64::encode(y));
+            }
+            PublicParts::Ed25519(x) => {
+                put(&mut public, "kty", "OKP");
+                put(&mut public, "crv", "Ed25519");
+                put(&mut public, "x", b64::encode(x));
+            }
+            PublicParts::Rsa { n, e } => {
+                put(&mut public, "kty", "RSA");
+                put(&mut public, "n", b64::encode(n));
+                put(&mut public, "e", b64::encode(e));
+            }
+        }
+        public
+    }
+}
+
 enum Pair {
     Ecdsa(EcdsaKeyPair),
     Ed25519(Ed25519KeyPair),
     Rsa(RsaKeyPair),
 }
 
-/// A private key with its algorithm, JWKs and thumbprint.
+/// A private key with its algorithm, JWKs, thumbprint and, when its JWK had one, `kid`.
 pub struct SigningKey {
     alg: Alg,
+    kid: Option<String>,
     pair: Pair,
     public_jwk: Map<String, Value>,
     private_jwk: Map<String, Value>,
@@ -139,6 +178,7 @@ impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SigningKey")
             .field("alg", &self.alg)
+            .field("kid", &self.kid)
             .field("jkt", &self.jkt)
             .finish_non_exhaustive()
     }
@@ -164,12 +204,27 @@ impl SigningKey {
         &self.jkt
     }
 
+    /// The key's own `kid`, when it was loaded from a JWK that has one (a PEM key has none).
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// The key ID a token header and a JWKS name this key by: its own `kid`, else its
+    /// RFC 7638 thumbprint.
+    pub fn key_id(&self) -> String {
+        match &self.kid {
+            Some(kid) => kid.clone(),
+            None => self.jkt.to_string(),
+        }
+    }
+
     /// The public JWK: only the public members (`kty`, `crv`, `x`, `y`, `n`, `e`).
     pub fn public_jwk(&self) -> Value {
         Value::Object(self.public_jwk.clone())
     }
 
-    /// The private JWK, with `alg`, as `keygen` writes it and `from_private_jwk` reads it.
+    /// The private JWK, with `alg` (and `kid` if the key has one), as `keygen` writes it and
+    /// `from_private_jwk` reads it.
     pub fn to_private_jwk(&self) -> Value {
         Value::Object(self.private_jwk.clone())
     }
@@ -230,9 +285,8 @@ impl SigningKey {
             kty: parts.kty(),
         };
         let rejected = |e: ring::error::KeyRejected| KeyError::Rejected(e.to_string());
-        let mut public = Map::new();
         let mut private = Map::new();
-        let pair = match parts {
+        let (pair, public) = match parts {
             KeyParts::Ec { curve, d, point } => {
                 let signing = match (curve, alg) {
                     (Curve::P256, Alg::Es256) => &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
@@ -242,14 +296,12 @@ impl SigningKey {
                 let rng = SystemRandom::new();
                 let pair = EcdsaKeyPair::from_private_key_and_public_key(signing, &d, &point, &rng)
                     .map_err(rejected)?;
-                let coordinates = point.get(1..).unwrap_or_default();
-                let (x, y) = coordinates.split_at(coordinates.len() / 2);
-                put(&mut public, "kty", "EC");
-                put(&mut public, "crv", curve.name());
-                put(&mut public, "x", b64::encode(x));
-                put(&mut public, "y", b64::encode(y));
                 put(&mut private, "d", b64::encode(&d));
-                Pair::Ecdsa(pair)
+                let public = PublicParts::Ec {
+                    curve,
+                    point: &point,
+                };
+                (Pair::Ecdsa(pair), public.jwk())
             }
             KeyParts::Ed25519 { seed, public: x } => {
                 if alg != Alg::EdDsa {
@@ -260,11 +312,9 @@ impl SigningKey {
                     None => Ed25519KeyPair::from_seed_unchecked(&seed),
                 }
                 .map_err(rejected)?;
-                put(&mut public, "kty", "OKP");
-                put(&mut public, "crv", "Ed25519");
-                put(&mut public, "x", b64::encode(pair.public_key()));
                 put(&mut private, "d", b64::encode(seed));
-                Pair::Ed25519(pair)
+                let public = PublicParts::Ed25519(pair.public_key().as_ref()).jwk();
+                (Pair::Ed25519(pair), public)
             }
             KeyParts::Rsa(parts) => {
                 if !matches!(
@@ -286,9 +336,6 @@ impl SigningKey {
                     qInv: &parts.qi,
                 })
                 .map_err(rejected)?;
-                put(&mut public, "kty", "RSA");
-                put(&mut public, "n", b64::encode(&parts.n));
-                put(&mut public, "e", b64::encode(&parts.e));
                 for (name, value) in [
                     ("d", &parts.d),
                     ("p", &parts.p),
@@ -299,7 +346,11 @@ impl SigningKey {
                 ] {
                     put(&mut private, name, b64::encode(value));
                 }
-                Pair::Rsa(pair)
+                let public = PublicParts::Rsa {
+                    n: &parts.n,
+                    e: &parts.e,
+                };
+                (Pair::Rsa(pair), public.jwk())
             }
         };
         let jkt = PublicJwk::from_map(&public)?.thumbprint().clone();
@@ -308,6 +359,7 @@ impl SigningKey {
         put(&mut private_jwk, "alg", alg.as_str());
         Ok(SigningKey {
             alg,
+            kid: None,
             pair,
             public_jwk: public,
             private_jwk,

@@ -40,6 +40,11 @@ fn rsa_fixture(alg: Option<Alg>) -> SigningKey {
     SigningKey::from_private_jwk(RSA2048_PRIVATE_JWK, alg).unwrap()
 }
 
+/// An RSA JWK member as an `rsa` crate integer.
+fn rsa_int(jwk: &Value, name: &str) -> rsa::BigUint {
+    rsa::BigUint::from_bytes_be(&b64::decode(jwk[name].as_str().unwrap()).unwrap())
+}
+
 #[test]
 fn generated_keys_sign_and_round_trip_through_jwk() {
     for alg in [Alg::Es256, Alg::Es384, Alg::EdDsa, Alg::Ps256, Alg::Rs256] {
@@ -233,9 +238,7 @@ fn loads_rsa_pem_in_both_encodings() {
     use rsa::pkcs8::EncodePrivateKey;
     let fixture = rsa_fixture(None);
     let jwk = fixture.to_private_jwk();
-    let int = |name: &str| {
-        rsa::BigUint::from_bytes_be(&b64::decode(jwk[name].as_str().unwrap()).unwrap())
-    };
+    let int = |name: &str| rsa_int(&jwk, name);
     let key =
         rsa::RsaPrivateKey::from_components(int("n"), int("e"), int("d"), vec![int("p"), int("q")])
             .unwrap();
@@ -300,4 +303,54 @@ fn load_reads_files() {
     assert!(matches!(missing, KeyError::Io { .. }));
     assert!(missing.to_string().contains("nope"));
     let _: Value = key.public_jwk();
+}
+
+#[test]
+fn a_jwk_keeps_its_kid_and_pem_has_none() {
+    let mut jwk = generated_key(Alg::Es256).to_private_jwk();
+    jwk["kid"] = json!("my-key-1");
+    let key = SigningKey::from_private_jwk(&jwk.to_string(), None).unwrap();
+    assert_eq!(key.kid(), Some("my-key-1"));
+    assert_eq!(key.key_id(), "my-key-1");
+    assert_eq!(key.to_private_jwk()["kid"], "my-key-1");
+    assert!(key.public_jwk().get("kid").is_none());
+
+    let plain = generated_key(Alg::Es256);
+    assert_eq!(plain.kid(), None);
+    assert_eq!(plain.key_id(), plain.jkt().to_string());
+
+    jwk["kid"] = json!(7);
+    let err = SigningKey::from_private_jwk(&jwk.to_string(), None).unwrap_err();
+    assert!(
+        matches!(err, KeyError::Member { member: "kid", .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn thumbprint_of_public_pem() {
+    use rsa::pkcs1::EncodeRsaPublicKey;
+    use rsa::pkcs8::EncodePublicKey;
+    let fixture = rsa_fixture(None);
+    let jwk = fixture.public_jwk();
+    let int = |name: &str| rsa_int(&jwk, name);
+    let key = rsa::RsaPublicKey::new(int("n"), int("e")).unwrap();
+    let spki = key.to_public_key_der().unwrap();
+    let pkcs1 = key.to_pkcs1_der().unwrap();
+    for text in [
+        pem("PUBLIC KEY", spki.as_bytes()),
+        format!("a note\n{}", pem("RSA PUBLIC KEY", pkcs1.as_bytes())),
+    ] {
+        assert_eq!(&thumbprint_of_key(&text).unwrap(), fixture.jkt(), "{text}");
+    }
+    // Broken sections are errors, not "no key".
+    let unterminated = pem("PUBLIC KEY", spki.as_bytes()).replace("-----END PUBLIC KEY-----", "");
+    let garbage = pem("RSA PUBLIC KEY", &[0x30, 0x03, 0x02, 0x01]);
+    let bad_base64 = "-----BEGIN PUBLIC KEY-----\n!!!!\n-----END PUBLIC KEY-----\n";
+    for text in [unterminated.as_str(), garbage.as_str(), bad_base64] {
+        assert!(
+            matches!(thumbprint_of_key(text), Err(KeyError::Pem(_))),
+            "{text}"
+        );
+    }
 }
