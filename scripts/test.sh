@@ -26,4 +26,7 @@ need kill || missing+=(procps)
 need redis-server || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 
+# The MCP test runs the official MCP SDK from a virtual environment in target/.
+./scripts/python-env.sh
+
 cargo test --locked "$@"

@@ -16,6 +16,8 @@
 //! - [`auth_server`]: a fake HTTPS authorization server (JWKS, metadata,
 //!   introspection) whose answers and availability a test changes.
 //! - [`redis_server`]: a `redis-server` child on an ephemeral port.
+//! - [`python`]: Python programs (the MCP SDK's server and client) run by
+//!   the virtual environment `scripts/python-env.sh` makes.
 //!
 //! Talking to it:
 //! - [`client`]: [`TestClient`] and [`Answer`]; [`conn`]: one request on a
@@ -47,6 +49,7 @@ pub mod gateway;
 pub mod jose;
 pub mod keys;
 pub mod process;
+pub mod python;
 pub mod redis_server;
 pub mod replica;
 pub mod req;

@@ -1,6 +1,7 @@
 //! The `dpop-gateway` binary as a child process: [`run_bin`] runs a command
-//! to completion; [`GatewayProcess`] runs the gateway itself (its own RSS,
-//! real signals, exit codes, its JSON log).
+//! to completion ([`run_command`] any other program); [`GatewayProcess`]
+//! runs the gateway itself (its own RSS, real signals, exit codes, its JSON
+//! log); [`collect_lines`] keeps what a child prints.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use std::ffi::OsStr;
@@ -51,12 +52,19 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut child = bin_command()
-        .args(args)
+    let mut cmd = bin_command();
+    cmd.args(args);
+    run_command(cmd, timeout)
+}
+
+/// Runs `cmd` to completion with its output captured; kills it and panics
+/// after `timeout`.
+pub fn run_command(mut cmd: Command, timeout: Duration) -> BinOutput {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("cannot spawn the binary");
+        .unwrap_or_else(|e| panic!("cannot spawn {cmd:?}: {e}"));
     let out = read_all_in_thread(child.stdout.take());
     let err = read_all_in_thread(child.stderr.take());
     let deadline = Instant::now() + timeout;
@@ -68,7 +76,7 @@ where
             let _ = child.kill();
             let _ = child.wait();
             panic!(
-                "the binary did not finish within {timeout:?} (killed); stdout:\n{}\nstderr:\n{}",
+                "{cmd:?} did not finish within {timeout:?} (killed); stdout:\n{}\nstderr:\n{}",
                 out.join().unwrap_or_default(),
                 err.join().unwrap_or_default()
             );
@@ -90,6 +98,20 @@ fn read_all_in_thread<R: Read + Send + 'static>(r: Option<R>) -> std::thread::Jo
         }
         s
     })
+}
+
+/// The lines a child prints on `r` (its stdout or stderr), collected by a
+/// thread as they come.
+pub fn collect_lines<R: Read + Send + 'static>(r: R) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines() {
+            let Ok(line) = line else { break };
+            sink.lock().unwrap().push(line);
+        }
+    });
+    lines
 }
 
 /// `dpop-gateway --log-format json run --config FILE` as a child process.
@@ -137,15 +159,7 @@ impl GatewayProcess {
             .stderr(Stdio::piped())
             .spawn()
             .expect("cannot spawn the binary");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().expect("piped stderr");
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
-            }
-        });
+        let lines = collect_lines(child.stderr.take().expect("piped stderr"));
         let mut proc = GatewayProcess {
             child,
             // Replaced below by the address the child logs.
