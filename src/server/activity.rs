@@ -18,7 +18,8 @@
 //!   `header_read_timeout_secs`, and silence at most `idle_timeout_secs`.
 //! - HTTP/2 (recognised by its connection preface, RFC 9113 §3.4) has no
 //!   heads between requests: its frames (PING, WINDOW_UPDATE) flow on idle
-//!   connections, so heads are not timed there.
+//!   connections, so heads are not timed there; neither on a connection
+//!   upgraded to a WebSocket tunnel.
 
 use std::io;
 use std::pin::Pin;
@@ -53,7 +54,7 @@ struct State {
     last_ms: AtomicU64,
     /// When the first byte of the request head now arriving came; 0: none.
     head_ms: AtomicU64,
-    /// False on HTTP/2.
+    /// False on HTTP/2 and on an upgraded connection.
     time_heads: AtomicBool,
     requests: InFlight,
 }
@@ -98,7 +99,7 @@ impl Activity {
         }
     }
 
-    /// From now on no request head is timed (HTTP/2).
+    /// From now on no request head is timed (HTTP/2, or an upgrade).
     pub fn stop_timing_heads(&self) {
         self.0.time_heads.store(false, Ordering::Relaxed);
         self.0.head_ms.store(0, Ordering::Relaxed);
@@ -276,7 +277,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn http2_connections_time_no_heads() {
+    async fn http2_and_upgraded_connections_time_no_heads() {
         let (mut client, server) = tokio::io::duplex(1024);
         let activity = Activity::new();
         let mut io = ActivityIo::new(server, activity.clone());
@@ -290,6 +291,14 @@ mod tests {
             .write_all(b"\0\0\x08\x06\0\0\0\0\0ping-ack")
             .await
             .unwrap();
+        read_some(&mut io).await;
+        assert_eq!(activity.head_for(), None);
+
+        let (mut client, server) = tokio::io::duplex(1024);
+        let activity = Activity::new();
+        let mut io = ActivityIo::new(server, activity.clone());
+        activity.stop_timing_heads();
+        client.write_all(b"\x81\x85frame").await.unwrap();
         read_some(&mut io).await;
         assert_eq!(activity.head_for(), None);
     }
