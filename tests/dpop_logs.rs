@@ -78,19 +78,9 @@ async fn access_log_has_precise_reasons_and_no_secrets() {
     }
 
     // Wait for the five access-log lines.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let access = loop {
-        let lines: Vec<Value> = gw
-            .stderr_lines()
-            .iter()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| v["target"] == "access")
-            .collect();
-        if lines.len() >= requests.len() || std::time::Instant::now() > deadline {
-            break lines;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let access = gw
+        .wait_access_lines(requests.len(), Duration::from_secs(10))
+        .await;
     let text = gw.stderr_text();
     assert_eq!(access.len(), requests.len(), "access lines:\n{text}");
     for line in gw.stderr_lines() {

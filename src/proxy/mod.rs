@@ -10,14 +10,19 @@
 //!    scope, in that order. `auth = "none"` passes through. In `report` mode a
 //!    failure is logged and the request forwarded without identity.
 //! 3. **forward**: build the upstream request (the canonical path and the
-//!    query as received; hop-by-hop fields and `DPoP` removed; every client
+//!    query as received; hop-by-hop fields and `DPoP` removed, except that a
+//!    WebSocket upgrade keeps `Connection: upgrade` / `Upgrade: websocket`
+//!    and goes over HTTP/1.1, see `upgrade.rs`; every client
 //!    header that spells any route's identity header removed, on every route;
 //!    `Authorization` per `upstream_authorization`; `X-Forwarded-*` set;
 //!    `Host` = upstream authority; the route's identity headers set from
 //!    verified claims) and stream both bodies; `upstream_timeout_secs` → 504,
 //!    connection failure → 502.
-//! 4. **respond**: strip the upstream's hop-by-hop fields.
-//! 5. **log**: always, success or failure: one access-log line.
+//! 4. **respond**: strip the upstream's hop-by-hop fields; on `101` to a
+//!    WebSocket request, keep the upgrade fields and hand back a [`Tunnel`]
+//!    for the server to relay (a `101` to anything else is a 502).
+//! 5. **log**: always, success or failure: one access-log line (for an
+//!    upgrade, the line of its `101`).
 //!
 //! The service never returns an error to hyper: every failure becomes a
 //! response in `respond.rs`.
@@ -27,6 +32,7 @@ mod error;
 mod headers;
 pub mod metadata;
 pub mod respond;
+mod upgrade;
 mod upstream;
 
 use std::net::SocketAddr;
@@ -35,12 +41,13 @@ use std::time::{Duration, Instant};
 
 use http::header::{HeaderMap, HeaderValue, AUTHORIZATION, HOST};
 use http::uri::{PathAndQuery, Scheme, Uri};
-use http::{Method, Request, Response, Version};
+use http::{Method, Request, Response, StatusCode, Version};
 use http_body::Body;
 use ipnet::IpNet;
 
 pub use body::{BoxError, ProxyBody};
 pub use error::GatewayError;
+pub use upgrade::{Relayed, Tunnel, TunnelError};
 
 use crate::auth::{Authenticated, Authenticator, RequestView};
 use crate::clock::SharedClock;
@@ -140,8 +147,14 @@ impl Pipeline {
         self.auth.maintain();
     }
 
-    /// Handles one request end to end and writes its access-log line.
-    pub async fn handle<B>(&self, req: Request<B>, conn: &ConnInfo) -> Response<ProxyBody>
+    /// Handles one request end to end and writes its access-log line. An
+    /// accepted WebSocket upgrade also returns its [`Tunnel`], which the
+    /// caller relays once the `101` is sent.
+    pub async fn handle<B>(
+        &self,
+        req: Request<B>,
+        conn: &ConnInfo,
+    ) -> (Response<ProxyBody>, Option<Tunnel>)
     where
         B: Body<Data = bytes::Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -150,18 +163,19 @@ impl Pipeline {
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
         let mut outcome = Outcome::default();
-        let resp = match self.run(req, conn, &mut outcome).await {
-            Ok(resp) => resp,
+        let (resp, tunnel) = match self.run(req, conn, &mut outcome).await {
+            Ok(forwarded) => forwarded,
             Err(err) => {
                 outcome.error = Some(err.to_string());
                 let resp = respond::error_response(&err);
-                if method == http::Method::HEAD {
+                let resp = if method == http::Method::HEAD {
                     // HTTP/2 clients treat DATA on a HEAD response as a protocol error.
                     let (parts, _) = resp.into_parts();
                     Response::from_parts(parts, body::full(bytes::Bytes::new()))
                 } else {
                     resp
-                }
+                };
+                (resp, None)
             }
         };
         let elapsed = started.elapsed().as_secs_f64();
@@ -190,15 +204,15 @@ impl Pipeline {
             error = outcome.error.as_deref(),
             reported = outcome.reported.as_deref(),
         );
-        resp
+        (resp, tunnel)
     }
 
     async fn run<'a, B>(
         &'a self,
-        req: Request<B>,
+        mut req: Request<B>,
         conn: &ConnInfo,
         outcome: &mut Outcome<'a>,
-    ) -> Result<Response<ProxyBody>, GatewayError>
+    ) -> Result<(Response<ProxyBody>, Option<Tunnel>), GatewayError>
     where
         B: Body<Data = bytes::Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -217,12 +231,13 @@ impl Pipeline {
                     .client_origin(&entry.route, &target, req.headers(), conn)
                     .ok_or(GatewayError::BadRequest("request has no usable Host"))?;
                 let resp = metadata::response(entry, &origin);
-                return Ok(if *req.method() == Method::HEAD {
+                let resp = if *req.method() == Method::HEAD {
                     // HTTP/2 clients treat DATA on a HEAD response as an error.
                     resp.map(|_| body::full(bytes::Bytes::new()))
                 } else {
                     resp
-                });
+                };
+                return Ok((resp, None));
             }
         }
         let route = self
@@ -272,11 +287,23 @@ impl Pipeline {
         };
         outcome.jkt = identity.jkt().map(|j| j.to_string());
 
-        // 3. forward
-        let upstream_req = self.upstream_request(req, route, conn, &target, &identity)?;
+        // 3. forward; an upgrade only now, after every check passed
+        let client_upgrade = upgrade::is_websocket(&req).then(|| hyper::upgrade::on(&mut req));
+        let versions = match client_upgrade {
+            Some(_) => upstream::Versions::Http1,
+            None => upstream::Versions::Any,
+        };
+        let upstream_req = self.upstream_request(
+            req,
+            route,
+            conn,
+            &target,
+            &identity,
+            client_upgrade.is_some(),
+        )?;
         let client = self
             .upstreams
-            .get(route)
+            .get(route, versions)
             .ok_or(GatewayError::Internal("no upstream client for this route"))?;
         let upstream_name = || format!("{}://{}", route.upstream.scheme, route.upstream.authority);
         let resp =
@@ -304,8 +331,33 @@ impl Pipeline {
         outcome.upstream_status = Some(resp.status().as_u16());
 
         // 4. respond
+        let mut resp = resp;
+        let tunnel = match (
+            resp.status() == StatusCode::SWITCHING_PROTOCOLS,
+            client_upgrade,
+        ) {
+            (false, _) => None,
+            (true, Some(client)) if upgrade::switches_to_websocket(resp.headers()) => {
+                let upstream = hyper::upgrade::on(&mut resp);
+                Some(Tunnel::new(client, upstream, &route.name))
+            }
+            (true, requested) => {
+                let reason = if requested.is_some() {
+                    "101 without Upgrade: websocket"
+                } else {
+                    "101 to a request that asked for no upgrade"
+                };
+                return Err(GatewayError::UpstreamProtocol {
+                    upstream: upstream_name(),
+                    reason: reason.to_owned(),
+                });
+            }
+        };
         let (mut parts, body) = resp.into_parts();
         headers::remove_hop_by_hop(&mut parts.headers);
+        if tunnel.is_some() {
+            upgrade::set_upgrade_fields(&mut parts.headers);
+        }
         // Nonces are the gateway's: an upstream's would break "at most one" (§8).
         parts.headers.remove(&respond::DPOP_NONCE);
         if let Some(v) = identity
@@ -319,9 +371,11 @@ impl Pipeline {
                 HeaderValue::from_static("no-store"),
             );
         }
-        Ok(Response::from_parts(parts, body::boxed(body)))
+        Ok((Response::from_parts(parts, body::boxed(body)), tunnel))
     }
 
+    /// The upstream request; `websocket`: an accepted upgrade, whose
+    /// `Connection` / `Upgrade` fields go on.
     fn upstream_request<B>(
         &self,
         req: Request<B>,
@@ -329,6 +383,7 @@ impl Pipeline {
         conn: &ConnInfo,
         target: &RequestTarget,
         identity: &Authenticated,
+        websocket: bool,
     ) -> Result<Request<ProxyBody>, GatewayError>
     where
         B: Body<Data = bytes::Bytes> + Send + 'static,
@@ -353,6 +408,9 @@ impl Pipeline {
 
         let h = &mut parts.headers;
         headers::remove_hop_by_hop(h);
+        if websocket {
+            upgrade::set_upgrade_fields(h);
+        }
         h.remove("dpop");
         rewrite_authorization(h, route.upstream_authorization);
         // Before the route's own: no route lets a client speak for the gateway.

@@ -1,7 +1,15 @@
 //! One accepted connection: TLS handshake (bounded by
 //! `header_read_timeout_secs`), then HTTP/1.1 or HTTP/2 through hyper-util's
-//! auto builder (ALPN or the h2 preface decides), with the idle timeout and
-//! graceful shutdown on the drain signal.
+//! auto builder (ALPN or the h2 preface decides), with upgrades enabled. Its
+//! timeouts (see `activity.rs`): an HTTP/1.1 request head must be complete
+//! `header_read_timeout_secs` after its first byte, and a connection with
+//! nothing in flight and no byte moving for `idle_timeout_secs` is closed
+//! gracefully, as on the drain signal.
+//!
+//! A WebSocket upgrade ends hyper's part: once the `101` is written, the
+//! connection becomes a tunnel that this task relays until either side
+//! closes, no byte moves for `idle_timeout_secs`, or the drain timeout runs
+//! out after the drain signal.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -14,18 +22,26 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::{watch, OwnedSemaphorePermit};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
+use tokio::time::{sleep, sleep_until, Instant};
 
 use super::activity::{Activity, ActivityIo};
 use super::Shared;
-use crate::proxy::body::{GuardedBody, InFlight};
-use crate::proxy::ConnInfo;
+use crate::proxy::body::GuardedBody;
+use crate::proxy::{ConnInfo, Tunnel};
 
 /// Per-connection timeouts.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnSettings {
     pub header_read_timeout: Duration,
     pub idle_timeout: Duration,
+    /// After the drain signal: how long an upgraded connection may go on.
+    pub drain_timeout: Duration,
+}
+
+/// How often the idle timeout is looked at.
+fn idle_tick(settings: ConnSettings) -> Duration {
+    (settings.idle_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(5))
 }
 
 pub async fn serve(
@@ -37,18 +53,17 @@ pub async fn serve(
     _permit: OwnedSemaphorePermit,
 ) {
     let _ = stream.set_nodelay(true);
-    let activity = Activity::new();
-    let io = ActivityIo::new(stream, activity.clone());
     let state = shared.state.load_full();
     match state.tls.clone() {
         Some(acceptor) => {
-            match tokio::time::timeout(settings.header_read_timeout, acceptor.accept(io)).await {
+            match tokio::time::timeout(settings.header_read_timeout, acceptor.accept(stream)).await
+            {
                 Ok(Ok(tls)) => {
                     let info = ConnInfo {
                         peer,
                         scheme: Scheme::HTTPS,
                     };
-                    http(tls, info, shared, settings, activity, stop).await
+                    http(tls, info, shared, settings, stop).await
                 }
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -59,7 +74,7 @@ pub async fn serve(
                 peer,
                 scheme: Scheme::HTTP,
             };
-            http(io, info, shared, settings, activity, stop).await
+            http(stream, info, shared, settings, stop).await
         }
     }
 }
@@ -69,38 +84,54 @@ async fn http<I>(
     info: ConnInfo,
     shared: Arc<Shared>,
     settings: ConnSettings,
-    activity: Activity,
     mut stop: watch::Receiver<bool>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let peer = info.peer;
-    let in_flight = InFlight::default();
-    let counter = in_flight.clone();
-    let service = service_fn(move |req| {
-        let guard = counter.enter();
-        let pipeline = shared.state.load().pipeline.clone();
-        let info = info.clone();
-        async move {
-            let resp = pipeline.handle(req, &info).await;
-            Ok::<_, Infallible>(resp.map(|b| GuardedBody::new(b, guard)))
-        }
-    });
+    let activity = Activity::new();
+    let io = ActivityIo::new(io, activity.clone());
+    // At most one: on HTTP/1.1 an upgrade is the connection's last request.
+    let (tunnels, mut tunnel) = mpsc::unbounded_channel::<Tunnel>();
+    let service = {
+        let activity = activity.clone();
+        service_fn(move |req| {
+            let guard = activity.request();
+            let pipeline = shared.state.load().pipeline.clone();
+            let info = info.clone();
+            let tunnels = tunnels.clone();
+            async move {
+                let (resp, upgraded) = pipeline.handle(req, &info).await;
+                if let Some(t) = upgraded {
+                    // Fails only when the connection is gone; the tunnel then drops.
+                    let _ = tunnels.send(t);
+                }
+                Ok::<_, Infallible>(resp.map(|b| GuardedBody::new(b, guard)))
+            }
+        })
+    };
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(settings.header_read_timeout)
+        // Timed here instead (activity.rs): hyper's timer also runs while a
+        // kept-alive connection waits for its next request.
+        .header_read_timeout(None)
         .keep_alive(true);
     builder.http2().timer(TokioTimer::new());
-    let conn = builder.serve_connection(TokioIo::new(io), service);
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(conn);
 
-    let tick =
-        (settings.idle_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
-    let mut ticker = tokio::time::interval(tick);
-    let mut closing = *stop.borrow();
+    // A head is seen at most half the header timeout after its first byte,
+    // so the wake-up that cuts it comes at the exact deadline.
+    let tick = idle_tick(settings)
+        .min(settings.header_read_timeout / 2)
+        .max(Duration::from_millis(50));
+    let check = sleep(tick);
+    tokio::pin!(check);
+    let mut stopped = stop.borrow().then(Instant::now);
+    let mut closing = stopped.is_some();
     if closing {
         conn.as_mut().graceful_shutdown();
     }
@@ -112,17 +143,83 @@ async fn http<I>(
                 }
                 break;
             }
-            changed = stop.changed(), if !closing => {
+            changed = stop.changed(), if stopped.is_none() => {
                 if changed.is_err() || *stop.borrow() {
-                    closing = true;
-                    conn.as_mut().graceful_shutdown();
+                    stopped = Some(Instant::now());
+                    if !closing {
+                        closing = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
                 }
             }
-            _ = ticker.tick(), if !closing => {
-                if in_flight.count() == 0 && activity.idle_for() >= settings.idle_timeout {
+            () = &mut check => {
+                let mut next = tick;
+                if let Some(took) = activity.head_for() {
+                    if took >= settings.header_read_timeout {
+                        tracing::debug!(%peer, "request headers not received in time; closing");
+                        return;
+                    }
+                    next = next.min(settings.header_read_timeout - took);
+                }
+                if !closing
+                    && activity.in_flight() == 0
+                    && activity.idle_for() >= settings.idle_timeout
+                {
                     closing = true;
                     conn.as_mut().graceful_shutdown();
                 }
+                check.as_mut().reset(Instant::now() + next);
+            }
+        }
+    }
+    if let Ok(t) = tunnel.try_recv() {
+        activity.stop_timing_heads();
+        relay(t, peer, &activity, settings, stop, stopped).await;
+    }
+}
+
+/// Relays an upgraded connection until it closes, goes idle, or outlives
+/// the drain (`stopped`: when the drain signal came, if it did).
+async fn relay(
+    tunnel: Tunnel,
+    peer: SocketAddr,
+    activity: &Activity,
+    settings: ConnSettings,
+    mut stop: watch::Receiver<bool>,
+    stopped: Option<Instant>,
+) {
+    let route = tunnel.route().to_owned();
+    let relayed = tunnel.relay();
+    tokio::pin!(relayed);
+    let mut cut_at = stopped.map(|at| at + settings.drain_timeout);
+    let far = Instant::now() + Duration::from_secs(86_400 * 365);
+    let tick = idle_tick(settings);
+    loop {
+        tokio::select! {
+            res = relayed.as_mut() => {
+                match res {
+                    Ok(n) => tracing::debug!(
+                        %peer, route, to_upstream = n.to_upstream, to_client = n.to_client,
+                        "tunnel closed"
+                    ),
+                    Err(e) => tracing::debug!(%peer, route, error = %e, "tunnel failed"),
+                }
+                return;
+            }
+            changed = stop.changed(), if cut_at.is_none() => {
+                if changed.is_err() || *stop.borrow() {
+                    cut_at = Some(Instant::now() + settings.drain_timeout);
+                }
+            }
+            () = sleep(tick) => {
+                if activity.idle_for() >= settings.idle_timeout {
+                    tracing::debug!(%peer, route, "tunnel idle; closing");
+                    return;
+                }
+            }
+            () = sleep_until(cut_at.unwrap_or(far)), if cut_at.is_some() => {
+                tracing::info!(%peer, route, "drain timeout reached; closing the tunnel");
+                return;
             }
         }
     }

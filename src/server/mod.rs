@@ -29,7 +29,8 @@ use crate::replay::ReplayStore;
 
 pub use conn::ConnSettings;
 
-/// How long in-flight requests may take to finish after a shutdown signal.
+/// How long in-flight requests and WebSocket tunnels may take to finish
+/// after a shutdown signal.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Failure to start or run the gateway.
@@ -177,6 +178,7 @@ impl Gateway {
             settings: ConnSettings {
                 header_read_timeout: config.server.header_read_timeout,
                 idle_timeout: config.server.idle_timeout,
+                drain_timeout: DRAIN_TIMEOUT,
             },
             max_connections: config.server.max_connections,
         })

@@ -1,6 +1,7 @@
 //! One request on a raw connection: a TLS handshake to an address with a
 //! given rustls config, then hyper's connection-level HTTP/1.1 or HTTP/2
-//! client on it (no pool, nothing negotiated behind the test's back).
+//! client on it (no pool, nothing negotiated behind the test's back); and
+//! [`Conn`], many requests on one such connection.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use std::net::SocketAddr;
@@ -12,6 +13,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::ProtocolVersion;
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
 use tokio_rustls::client::TlsStream;
 
 use super::body::{BoxError, TestBody};
@@ -74,6 +76,15 @@ pub async fn http1_on<I>(io: I, mut req: Request<TestBody>) -> Result<Answer, Bo
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    origin_form(&mut req)?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+    tokio::spawn(conn);
+    Answer::read(sender.send_request(req).await?).await
+}
+
+/// HTTP/1.1: an absolute URI becomes origin-form plus a `Host` header
+/// (unless one is set).
+fn origin_form(req: &mut Request<TestBody>) -> Result<(), BoxError> {
     if let Some(auth) = req.uri().authority().cloned() {
         if !req.headers().contains_key(HOST) {
             req.headers_mut()
@@ -85,9 +96,7 @@ where
             .map_or("/".to_owned(), |p| p.as_str().to_owned());
         *req.uri_mut() = pq.parse()?;
     }
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
-    tokio::spawn(conn);
-    Answer::read(sender.send_request(req).await?).await
+    Ok(())
 }
 
 /// One HTTP/2 request on an established connection (`req` needs an absolute URI).
@@ -99,4 +108,60 @@ where
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io)).await?;
     tokio::spawn(conn);
     Answer::read(sender.send_request(req).await?).await
+}
+
+/// One TLS connection with hyper's connection-level client on it: every
+/// request goes on this connection, never on another.
+pub struct Conn<S> {
+    pub sender: S,
+    /// Ends when the connection does (the server closed it, or it failed).
+    pub closed: JoinHandle<Result<(), hyper::Error>>,
+}
+
+impl Conn<hyper::client::conn::http1::SendRequest<TestBody>> {
+    /// HTTP/1.1 (keep-alive) on a fresh TLS connection to `addr`.
+    pub async fn http1(addr: SocketAddr, cfg: rustls::ClientConfig) -> Result<Self, BoxError> {
+        let tls = tls_connect(addr, cfg, "localhost").await?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+        Ok(Conn {
+            sender,
+            closed: tokio::spawn(conn),
+        })
+    }
+
+    /// Sends `req` (origin-form target and `Host` made from an absolute URI)
+    /// and reads the whole answer.
+    pub async fn send(&mut self, mut req: Request<TestBody>) -> Result<Answer, BoxError> {
+        origin_form(&mut req)?;
+        self.sender.ready().await?;
+        Answer::read(self.sender.send_request(req).await?).await
+    }
+}
+
+impl Conn<hyper::client::conn::http2::SendRequest<TestBody>> {
+    /// HTTP/2 on a fresh TLS connection to `addr` (`cfg` must offer `h2`),
+    /// sending a PING every `ping` even while no request is open.
+    pub async fn http2(
+        addr: SocketAddr,
+        cfg: rustls::ClientConfig,
+        ping: std::time::Duration,
+    ) -> Result<Self, BoxError> {
+        let tls = tls_connect(addr, cfg, "localhost").await?;
+        let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(hyper_util::rt::TokioTimer::new())
+            .keep_alive_interval(ping)
+            .keep_alive_while_idle(true)
+            .handshake(TokioIo::new(tls))
+            .await?;
+        Ok(Conn {
+            sender,
+            closed: tokio::spawn(conn),
+        })
+    }
+
+    /// Sends `req` (an absolute URI) and reads the whole answer.
+    pub async fn send(&mut self, req: Request<TestBody>) -> Result<Answer, BoxError> {
+        self.sender.ready().await?;
+        Answer::read(self.sender.send_request(req).await?).await
+    }
 }

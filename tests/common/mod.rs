@@ -12,7 +12,8 @@
 //!   with its JWKS file; [`config`]: config text and its placeholders.
 //! - [`process`]: the `dpop-gateway` binary as a child process
 //!   ([`GatewayProcess`], [`run_bin`]).
-//! - [`upstream`]: [`Upstream`], a recording plain-HTTP server.
+//! - [`upstream`]: [`Upstream`], a recording plain-HTTP server (also a
+//!   WebSocket echo, [`websocket`]).
 //! - [`auth_server`]: a fake HTTPS authorization server (JWKS, metadata,
 //!   introspection) whose answers and availability a test changes.
 //! - [`redis_server`]: a `redis-server` child on an ephemeral port.
@@ -22,7 +23,8 @@
 //! Talking to it:
 //! - [`client`]: [`TestClient`] and [`Answer`]; [`conn`]: one request on a
 //!   raw TLS connection ([`raw_request`]); [`req`]: requests as data, DPoP
-//!   and Bearer requests with fresh proofs; [`body`]: streamed bodies.
+//!   and Bearer requests with fresh proofs; [`body`]: streamed bodies;
+//!   [`websocket`]: RFC 6455 by hand, and an upgrade through the gateway.
 //! - [`jose`], [`keys`], [`form`]: base64url, thumbprints and DPoP proofs,
 //!   keys and hand-made signatures, form encoding, written independently of
 //!   the crate; [`tokens`]: access tokens minted by the crate or by hand.
@@ -56,6 +58,7 @@ pub mod req;
 pub mod tokens;
 pub mod upstream;
 pub mod wait;
+pub mod websocket;
 
 // Re-exported so that a test names `common::TestGateway` and the like; a
 // binary that uses none of a module's items would call its re-export unused.

@@ -191,6 +191,28 @@ impl GatewayProcess {
         proc
     }
 
+    /// The JSON lines of the access log (target `access`) so far.
+    pub fn access_lines(&self) -> Vec<serde_json::Value> {
+        self.stderr_lines()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["target"] == "access")
+            .collect()
+    }
+
+    /// Polls until there are at least `n` access-log lines or `timeout`
+    /// passed; returns the lines there are.
+    pub async fn wait_access_lines(&self, n: usize, timeout: Duration) -> Vec<serde_json::Value> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let lines = self.access_lines();
+            if lines.len() >= n || std::time::Instant::now() > deadline {
+                return lines;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -13,7 +13,7 @@ use dpop_gateway::jose::SigningKey;
 use dpop_gateway::mint::{self, ProofSpec};
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Request, StatusCode, Version};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use super::body::{empty, full, TestBody};
 use super::client::{error_chain, tls_client_config, Alpn, Answer, TestClient, TlsVersion};
@@ -151,13 +151,22 @@ pub async fn raw_h1(addr: SocketAddr, ca_pem: &str, bytes: &[u8]) -> Result<Answ
         .map_err(|e| e.to_string())?;
     tls.write_all(bytes).await.map_err(|e| e.to_string())?;
     tls.flush().await.map_err(|e| e.to_string())?;
-    let mut buf = Vec::new();
+    read_response(&mut tls, Vec::new()).await
+}
+
+/// Reads from `io` until `buf` plus what was read holds one whole response
+/// (see [`parse_response`]). Bytes past it are lost: for one response at a
+/// time.
+pub async fn read_response<S: AsyncRead + Unpin>(
+    io: &mut S,
+    mut buf: Vec<u8>,
+) -> Result<Answer, String> {
     let mut chunk = [0u8; 16 * 1024];
     loop {
-        if let Some(answer) = parse_response(&buf)? {
+        if let Some((answer, _)) = parse_response(&buf)? {
             return Ok(answer);
         }
-        match tls.read(&mut chunk).await {
+        match io.read(&mut chunk).await {
             Ok(0) => return Err(format!("connection closed after {} bytes", buf.len())),
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) => return Err(format!("read failed after {} bytes: {e}", buf.len())),
@@ -165,8 +174,10 @@ pub async fn raw_h1(addr: SocketAddr, ca_pem: &str, bytes: &[u8]) -> Result<Answ
     }
 }
 
-/// `Ok(None)` while the response is incomplete.
-fn parse_response(buf: &[u8]) -> Result<Option<Answer>, String> {
+/// An HTTP/1.1 response at the start of `buf` (status line, headers,
+/// `Content-Length` body) and how many bytes it took; `Ok(None)` while it is
+/// incomplete.
+pub fn parse_response(buf: &[u8]) -> Result<Option<(Answer, usize)>, String> {
     let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
         return Ok(None);
     };
@@ -197,12 +208,13 @@ fn parse_response(buf: &[u8]) -> Result<Option<Answer>, String> {
     if buf.len() < body_start + len {
         return Ok(None);
     }
-    Ok(Some(Answer {
+    let answer = Answer {
         status: StatusCode::from_u16(code).map_err(|e| e.to_string())?,
         version: Version::HTTP_11,
         headers,
         body: Bytes::copy_from_slice(&buf[body_start..body_start + len]),
-    }))
+    };
+    Ok(Some((answer, body_start + len)))
 }
 
 impl TestGateway {

@@ -1,6 +1,6 @@
-//! [`Upstream`]: an in-process plain-HTTP server (HTTP/1.1 and h2c) on
-//! `127.0.0.1:0` that records every request it receives and answers per a
-//! [`Behaviour`].
+//! [`Upstream`]: an in-process plain-HTTP server (HTTP/1.1 with upgrades,
+//! and h2c) on `127.0.0.1:0` that records every request it receives and
+//! answers per a [`Behaviour`].
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use std::convert::Infallible;
@@ -17,6 +17,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
+use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -99,6 +100,11 @@ pub enum Behaviour {
     Events { every: Duration, count: usize },
     /// Whatever the closure builds.
     Respond(Responder),
+    /// A WebSocket opening handshake (RFC 6455 §4.2: `Upgrade: websocket`,
+    /// `Sec-WebSocket-Version: 13`, a key) gets `101` with its
+    /// `Sec-WebSocket-Accept`, then [`super::websocket::echo`] on the
+    /// connection; any other request gets 400.
+    WebSocketEcho,
 }
 
 /// Response header every upstream (except [`Behaviour::Respond`]) sets to its name.
@@ -164,7 +170,7 @@ impl Upstream {
                         async move { Ok::<_, Infallible>(upstream_handle(st, peer, req).await) }
                     });
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
                         .await;
                 });
             }
@@ -252,7 +258,8 @@ async fn upstream_handle(
 ) -> Response<UpBody> {
     st.arrived.fetch_add(1, Ordering::SeqCst);
     st.changed.notify_waiters();
-    let (parts, mut body) = req.into_parts();
+    let (mut parts, mut body) = req.into_parts();
+    let on_upgrade = parts.extensions.remove::<OnUpgrade>();
     let mut digest = BodyDigest::new();
     let mut kept: Vec<u8> = Vec::new();
     let mut body_error = None;
@@ -339,7 +346,41 @@ async fn upstream_handle(
             resp
         }
         Behaviour::Respond(f) => f(&rec).map(|b| Full::new(b).boxed_unsync()),
+        Behaviour::WebSocketEcho => websocket_response(&rec, on_upgrade),
     }
+}
+
+/// [`Behaviour::WebSocketEcho`].
+fn websocket_response(rec: &Recorded, on_upgrade: Option<OnUpgrade>) -> Response<UpBody> {
+    let upgrade = rec.header("upgrade").unwrap_or("");
+    let key = rec.header("sec-websocket-key");
+    let (Some(key), Some(on_upgrade), true, Some("13")) = (
+        key,
+        on_upgrade,
+        upgrade.eq_ignore_ascii_case("websocket"),
+        rec.header("sec-websocket-version"),
+    ) else {
+        let mut resp =
+            Response::new(Full::new(Bytes::from("not a WebSocket handshake")).boxed_unsync());
+        *resp.status_mut() = http::StatusCode::BAD_REQUEST;
+        return resp;
+    };
+    let accept = super::websocket::accept_key(key);
+    tokio::spawn(async move {
+        if let Ok(upgraded) = on_upgrade.await {
+            super::websocket::echo(TokioIo::new(upgraded)).await;
+        }
+    });
+    let mut resp = Response::new(Full::new(Bytes::new()).boxed_unsync());
+    *resp.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert("connection", HeaderValue::from_static("Upgrade"));
+    h.insert("upgrade", HeaderValue::from_static("websocket"));
+    h.insert(
+        "sec-websocket-accept",
+        HeaderValue::from_str(&accept).unwrap(),
+    );
+    resp
 }
 
 /// The JSON an echoing upstream answers with: `upstream`, `method`, `path`,
