@@ -26,11 +26,10 @@ use http::Request;
 
 use common::asserts::{assert_ok, assert_replayed, assert_unavailable, assert_use_nonce};
 use common::redis_server::{commands, RedisServer, Resp};
-use common::replica::{redis_key, Caller, PATH, PUBLIC_URL};
+use common::replica::{binary_config, redis_key, Caller, PATH};
 use common::wait::eventually;
 use common::{
     empty, system_now, Alpn, ClockMode, Fixture, GatewayProcess, TestClient, TestGateway, Upstream,
-    AUDIENCE, ISSUER, TLS_TABLE,
 };
 
 /// The gateway's default replay window: `max_age_secs + max_skew_secs`.
@@ -62,7 +61,10 @@ async fn store_records_fresh_then_replayed_under_the_configured_prefix() {
 
     // Through the config, as the server builds it.
     let config = ReplayConfig {
-        backend: ReplayBackend::Redis { url: redis.url() },
+        backend: ReplayBackend::Redis {
+            url: redis.url(),
+            password: None,
+        },
         max_entries: 10,
         key_prefix: "tenant-a:jti:".into(),
     };
@@ -138,7 +140,10 @@ async fn store_entry_expires_after_its_ttl() {
 
     // The same through ReplayStore: expires_at - now = 1 s.
     let config = ReplayConfig {
-        backend: ReplayBackend::Redis { url: redis.url() },
+        backend: ReplayBackend::Redis {
+            url: redis.url(),
+            password: None,
+        },
         max_entries: 10,
         key_prefix: "ttl:".into(),
     };
@@ -587,15 +592,10 @@ async fn gateway_binary_started_while_redis_is_down_waits_for_it() {
     let mut redis = RedisServer::reserve();
     let fx = Fixture::new();
     let upstream = Upstream::echo().await;
-    let config = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"{PUBLIC_URL}\"\n\n{TLS_TABLE}\n\
-         [admin]\nlisten = \"127.0.0.1:0\"\n\n\
-         [replay]\n{replay}\n\
-         [[issuers]]\nissuer = \"{ISSUER}\"\naudiences = [\"{AUDIENCE}\"]\njwks_file = \"{jwks}\"\n\n\
-         [[routes]]\nname = \"api\"\npath_prefix = \"/\"\nupstream = \"{up}\"\nauth = \"dpop\"\n",
-        replay = redis_replay_table(&redis.url(), "bin:jti:"),
-        jwks = fx.path("as.jwks.json").display(),
-        up = upstream.url(),
+    let config = binary_config(
+        &fx,
+        &redis_replay_table(&redis.url(), "bin:jti:"),
+        &upstream.url(),
     );
     let mut proc = GatewayProcess::start(&config).await;
     let admin = TestClient::plain();
@@ -649,13 +649,8 @@ async fn gateway_binary_started_while_redis_is_down_waits_for_it() {
     );
 
     redis.restart();
-    let (adm, aurl) = (&admin, proc.admin_url("/readyz"));
-    let aurl = &aurl;
     assert!(
-        eventually(RECOVERY_BOUND, POLL, || async move {
-            adm.get(aurl).await.status.as_u16() == 200
-        })
-        .await,
+        proc.wait_ready(RECOVERY_BOUND).await,
         "/readyz did not turn 200 after Redis started; stderr:\n{}",
         proc.stderr_text()
     );

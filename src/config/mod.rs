@@ -112,12 +112,45 @@ pub struct ReplayConfig {
 }
 
 /// Which replay store.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum ReplayBackend {
     /// In this process: sharded, bounded.
     Memory,
     /// Shared by every replica: `SET key 1 NX PX ttl` on one Redis primary.
-    Redis { url: String },
+    /// `url` may carry `user:password@`; `password` (from
+    /// `redis_password_file`) is used instead of one in the URL.
+    Redis {
+        url: String,
+        password: Option<Secret>,
+    },
+}
+
+impl std::fmt::Debug for ReplayBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReplayBackend::Memory => f.write_str("Memory"),
+            ReplayBackend::Redis { url, password } => f
+                .debug_struct("Redis")
+                .field("url", &redact_redis_url(url))
+                .field("password", password)
+                .finish(),
+        }
+    }
+}
+
+/// A Redis URL with any `user:password@` replaced by `***@`, for messages
+/// and logs.
+pub fn redact_redis_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!(
+                "{}://***{}",
+                url.get(..scheme_end).unwrap_or(""),
+                url.get(at..).unwrap_or("")
+            )
+        }
+        _ => url.to_string(),
+    }
 }
 
 /// One `[[issuers]]` entry: a trusted authorization server.

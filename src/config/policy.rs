@@ -6,7 +6,9 @@ use std::path::Path;
 use super::error::Problems;
 use super::raw::RawConfig;
 use super::validate::resolve;
-use super::{defaults, DpopConfig, NonceConfig, ReplayBackend, ReplayConfig, Secret};
+use super::{
+    defaults, redact_redis_url, DpopConfig, NonceConfig, ReplayBackend, ReplayConfig, Secret,
+};
 use crate::jose::AlgSet;
 
 pub(super) fn dpop(raw: &RawConfig, base: &Path, p: &mut Problems) -> DpopConfig {
@@ -118,7 +120,7 @@ pub(super) fn read_secret_min(path: &Path, min_len: usize) -> Result<Secret, Str
     Ok(Secret(bytes))
 }
 
-pub(super) fn replay(raw: &RawConfig, p: &mut Problems) -> ReplayConfig {
+pub(super) fn replay(raw: &RawConfig, base: &Path, p: &mut Problems) -> ReplayConfig {
     let r = &raw.replay;
     let max_entries = r.max_entries.unwrap_or(defaults::MAX_ENTRIES);
     if max_entries == 0 {
@@ -133,29 +135,53 @@ pub(super) fn replay(raw: &RawConfig, p: &mut Problems) -> ReplayConfig {
     }
     let backend = match r.backend.as_deref() {
         None | Some("memory") => {
-            if r.redis_url.is_some() {
-                p.push(
-                    "replay.redis_url",
-                    "is set but replay.backend is \"memory\"",
-                );
+            for (key, set) in [
+                ("redis_url", r.redis_url.is_some()),
+                ("redis_password_file", r.redis_password_file.is_some()),
+            ] {
+                if set {
+                    p.push(
+                        format!("replay.{key}"),
+                        "is set but replay.backend is \"memory\"",
+                    );
+                }
             }
             ReplayBackend::Memory
         }
-        Some("redis") => match r.redis_url.as_deref() {
-            Some(url) => match p.take("replay.redis_url", parse_redis_url(url)) {
-                Some(()) => ReplayBackend::Redis {
+        Some("redis") => {
+            let url = match r.redis_url.as_deref() {
+                Some(url) => p
+                    .take("replay.redis_url", parse_redis_url(url))
+                    .map(|has_password| (url, has_password)),
+                None => {
+                    p.push(
+                        "replay.redis_url",
+                        "is required when replay.backend = \"redis\"",
+                    );
+                    None
+                }
+            };
+            let password = r.redis_password_file.as_deref().and_then(|f| {
+                p.take(
+                    "replay.redis_password_file",
+                    read_redis_password(&resolve(base, f)),
+                )
+            });
+            match url {
+                Some((_, true)) if r.redis_password_file.is_some() => {
+                    p.push(
+                        "replay.redis_password_file",
+                        "is set but replay.redis_url also carries a password; keep one of them",
+                    );
+                    ReplayBackend::Memory
+                }
+                Some((url, _)) => ReplayBackend::Redis {
                     url: url.to_string(),
+                    password,
                 },
                 None => ReplayBackend::Memory,
-            },
-            None => {
-                p.push(
-                    "replay.redis_url",
-                    "is required when replay.backend = \"redis\"",
-                );
-                ReplayBackend::Memory
             }
-        },
+        }
         Some(other) => {
             p.push(
                 "replay.backend",
@@ -171,23 +197,20 @@ pub(super) fn replay(raw: &RawConfig, p: &mut Problems) -> ReplayConfig {
     }
 }
 
-/// `url` with any password replaced, for messages.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!(
-                "{}://***{}",
-                url.get(..scheme_end).unwrap_or(""),
-                url.get(at..).unwrap_or("")
-            )
-        }
-        _ => url.to_string(),
+/// `redis_password_file`: a secret file holding UTF-8 text (Redis `AUTH`
+/// takes a string).
+fn read_redis_password(path: &Path) -> Result<Secret, String> {
+    let secret = read_secret_min(path, 1)?;
+    if std::str::from_utf8(&secret.0).is_err() {
+        return Err(format!("{} is not UTF-8 text", path.display()));
     }
+    Ok(secret)
 }
 
 /// The same parser the gateway connects with (it does not connect here).
-fn parse_redis_url(full: &str) -> Result<(), String> {
-    let shown = redact_url(full);
+/// Answers whether the URL carries a password.
+fn parse_redis_url(full: &str) -> Result<bool, String> {
+    let shown = redact_redis_url(full);
     let url = shown.as_str();
     if url.starts_with("rediss://") {
         return Err(format!(
@@ -198,9 +221,12 @@ fn parse_redis_url(full: &str) -> Result<(), String> {
     if !url.starts_with("redis://") {
         return Err(format!("{url:?}: use redis://host:port/db"));
     }
-    redis::Client::open(full)
-        .map(|_| ())
-        .map_err(|e| format!("{url:?}: {e}"))
+    let client = redis::Client::open(full).map_err(|e| format!("{url:?}: {e}"))?;
+    Ok(client
+        .get_connection_info()
+        .redis_settings()
+        .password()
+        .is_some())
 }
 
 #[cfg(test)]
@@ -211,12 +237,43 @@ mod tests {
     #[test]
     fn redis_passwords_never_reach_messages() {
         assert_eq!(
-            redact_url("redis://:s3cret@127.0.0.1:6379/0"),
+            redact_redis_url("redis://:s3cret@127.0.0.1:6379/0"),
             "redis://***@127.0.0.1:6379/0"
         );
-        assert_eq!(redact_url("redis://127.0.0.1/0"), "redis://127.0.0.1/0");
+        assert_eq!(
+            redact_redis_url("redis://127.0.0.1/0"),
+            "redis://127.0.0.1/0"
+        );
         let err = parse_redis_url("redis://u:s3cret@127.0.0.1:6379/x").unwrap_err();
         assert!(!err.contains("s3cret"), "{err}");
-        assert!(parse_redis_url("redis://u:s3cret@127.0.0.1:6379/0").is_ok());
+        assert_eq!(
+            parse_redis_url("redis://u:s3cret@127.0.0.1:6379/0"),
+            Ok(true)
+        );
+        assert_eq!(parse_redis_url("redis://u@127.0.0.1:6379/0"), Ok(false));
+        assert_eq!(parse_redis_url("redis://127.0.0.1:6379/0"), Ok(false));
+        let backend = ReplayBackend::Redis {
+            url: "redis://u:s3cret@127.0.0.1:6379/0".into(),
+            password: Some(Secret(b"f1le-pass".to_vec())),
+        };
+        let shown = format!("{backend:?}");
+        assert!(shown.contains("127.0.0.1:6379"), "{shown}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("f1le-pass"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn redis_password_file_is_utf8_text_without_its_trailing_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("redis");
+        std::fs::write(&path, "pa ss\n").unwrap();
+        assert_eq!(read_redis_password(&path).unwrap().0, b"pa ss");
+        std::fs::write(&path, "\n").unwrap();
+        assert!(read_redis_password(&path).is_err(), "an empty password");
+        std::fs::write(&path, [0xff, 0xfe]).unwrap();
+        let err = read_redis_password(&path).unwrap_err();
+        assert!(err.contains("UTF-8"), "{err}");
     }
 }

@@ -25,7 +25,7 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<ConfigProblem
             .map(|listen| AdminConfig { listen })
     });
     let dpop = super::policy::dpop(&raw, base, &mut p);
-    let replay = super::policy::replay(&raw, &mut p);
+    let replay = super::policy::replay(&raw, base, &mut p);
     let issuers = super::issuers::issuers(&raw, base, &mut p);
     let mut routes = Vec::with_capacity(raw.routes.len());
     let mut names = HashSet::new();

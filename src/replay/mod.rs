@@ -77,8 +77,19 @@ impl ReplayStore {
             crate::config::ReplayBackend::Memory => ReplayStore::Memory(Arc::new(
                 MemoryReplayStore::with_window(config.max_entries, window_secs),
             )),
-            crate::config::ReplayBackend::Redis { url } => {
-                ReplayStore::Redis(Arc::new(RedisReplayStore::new(url, &config.key_prefix)?))
+            crate::config::ReplayBackend::Redis { url, password } => {
+                let password = match password {
+                    Some(secret) => Some(
+                        std::str::from_utf8(&secret.0)
+                            .map_err(|_| "redis_password_file is not UTF-8 text".to_string())?,
+                    ),
+                    None => None,
+                };
+                ReplayStore::Redis(Arc::new(RedisReplayStore::with_password(
+                    url,
+                    password,
+                    &config.key_prefix,
+                )?))
             }
         })
     }

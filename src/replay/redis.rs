@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::IntoConnectionInfo;
 
 use super::{Recorded, ReplayError, ReplayKey};
 use crate::jose::b64;
@@ -27,6 +28,9 @@ pub const CALL_TIMEOUT: Duration = Duration::from_millis(500);
 
 pub struct RedisReplayStore {
     conn: ConnectionManager,
+    /// `host:port` of the server, for messages (never the URL: it may
+    /// carry a password).
+    node: String,
     prefix: String,
     healthy: AtomicBool,
 }
@@ -34,6 +38,7 @@ pub struct RedisReplayStore {
 impl std::fmt::Debug for RedisReplayStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisReplayStore")
+            .field("node", &self.node)
             .field("prefix", &self.prefix)
             .field("healthy", &self.is_healthy())
             .finish_non_exhaustive()
@@ -45,16 +50,36 @@ impl RedisReplayStore {
     /// Redis is down at start keeps running, not ready, until Redis answers.
     /// Must be called inside a tokio runtime.
     pub fn new(url: &str, prefix: &str) -> Result<RedisReplayStore, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("redis_url: {e}"))?;
+        Self::with_password(url, None, prefix)
+    }
+
+    /// As [`RedisReplayStore::new`], with `password` (from
+    /// `redis_password_file`) instead of one in the URL. The username, if
+    /// any, stays the URL's.
+    pub fn with_password(
+        url: &str,
+        password: Option<&str>,
+        prefix: &str,
+    ) -> Result<RedisReplayStore, String> {
+        let mut info = url
+            .into_connection_info()
+            .map_err(|e| format!("redis_url {:?}: {e}", crate::config::redact_redis_url(url)))?;
+        if let Some(password) = password {
+            let settings = info.redis_settings().clone().set_password(password);
+            info = info.set_redis_settings(settings);
+        }
+        let node = info.addr().to_string();
+        let client = redis::Client::open(info).map_err(|e| format!("redis {node}: {e}"))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CALL_TIMEOUT))
             .set_response_timeout(Some(CALL_TIMEOUT))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
         let conn = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| format!("redis: {e}"))?;
+            .map_err(|e| format!("redis {node}: {e}"))?;
         Ok(RedisReplayStore {
             conn,
+            node,
             prefix: prefix.to_string(),
             healthy: AtomicBool::new(false),
         })
@@ -78,8 +103,14 @@ impl RedisReplayStore {
         let result = match answer {
             Ok(Ok(Some(_))) => Ok(Recorded::Fresh),
             Ok(Ok(None)) => Ok(Recorded::Replayed),
-            Ok(Err(e)) => Err(ReplayError::Unavailable(format!("redis: {e}"))),
-            Err(_) => Err(ReplayError::Unavailable("redis: call timed out".into())),
+            Ok(Err(e)) => Err(ReplayError::Unavailable(format!(
+                "redis {}: {e}",
+                self.node
+            ))),
+            Err(_) => Err(ReplayError::Unavailable(format!(
+                "redis {}: call timed out",
+                self.node
+            ))),
         };
         self.healthy.store(result.is_ok(), Ordering::Release);
         result

@@ -316,6 +316,22 @@ impl GatewayProcess {
         format!("http://{}{path}", self.admin.expect("no [admin] listener"))
     }
 
+    /// Polls `/readyz` until it is 200; false after `bound`.
+    pub async fn wait_ready(&self, bound: Duration) -> bool {
+        let admin = TestClient::plain();
+        let url = self.admin_url("/readyz");
+        let deadline = Instant::now() + bound;
+        loop {
+            if admin.get(&url).await.status.as_u16() == 200 {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub fn client(&self, alpn: Alpn) -> TestClient {
         TestClient::https(&self.pki.ca_pem, TlsVersion::Any, alpn)
     }

@@ -141,9 +141,14 @@ fn read_reply(r: &mut impl BufRead) -> std::io::Result<Resp> {
     })
 }
 
-/// Whether something on `127.0.0.1:port` answers `PING` with `PONG`.
+/// Whether a Redis on `127.0.0.1:port` answers `PING`: `PONG`, or
+/// `NOAUTH` from one that requires a password.
 pub fn pings(port: u16) -> bool {
-    matches!(command(port, &["PING"]), Ok(Resp::Simple(s)) if s == "PONG")
+    match command(port, &["PING"]) {
+        Ok(Resp::Simple(s)) => s == "PONG",
+        Ok(Resp::Error(e)) => e.starts_with("NOAUTH"),
+        _ => false,
+    }
 }
 
 /// A `redis-server` child process on a fixed loopback port.
@@ -151,6 +156,10 @@ pub struct RedisServer {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Extra `redis-server` arguments (kept for restarts).
+    args: Vec<String>,
+    /// `--requirepass`: [`RedisServer::cmd`] authenticates with it.
+    password: Option<String>,
 }
 
 impl Drop for RedisServer {
@@ -166,11 +175,24 @@ impl Drop for RedisServer {
 impl RedisServer {
     /// Starts a server on a fresh ephemeral port and waits until it answers `PING`.
     pub fn start() -> RedisServer {
+        Self::start_with(None)
+    }
+
+    /// Starts a server that requires `password` (`--requirepass`).
+    pub fn start_with_password(password: &str) -> RedisServer {
+        Self::start_with(Some(password))
+    }
+
+    fn start_with(password: Option<&str>) -> RedisServer {
         // Another process may grab the released port before redis binds it:
         // then redis exits at once, and we try another port.
         let mut last = String::new();
         for _ in 0..5 {
             let mut server = Self::reserve();
+            if let Some(password) = password {
+                server.args = vec!["--requirepass".into(), password.into()];
+                server.password = Some(password.into());
+            }
             match server.try_start() {
                 Ok(()) => return server,
                 Err(e) => last = e,
@@ -186,6 +208,8 @@ impl RedisServer {
             port: unused_port().port(),
             dir: tempfile::tempdir().unwrap(),
             child: None,
+            args: Vec::new(),
+            password: None,
         }
     }
 
@@ -291,6 +315,7 @@ impl RedisServer {
             .arg(self.dir.path())
             .arg("--logfile")
             .arg(&log)
+            .args(&self.args)
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -328,10 +353,17 @@ impl RedisServer {
         }
     }
 
-    /// One command; panics on a transport error.
+    /// One command (after `AUTH` when the server requires a password);
+    /// panics on a transport error.
     pub fn cmd(&self, args: &[&str]) -> Resp {
-        command(self.port, args)
-            .unwrap_or_else(|e| panic!("redis {args:?} on port {}: {e}", self.port))
+        let replies = match &self.password {
+            Some(pw) => commands(self.port, &[&["AUTH", pw], args]),
+            None => commands(self.port, &[args]),
+        };
+        match replies {
+            Ok(mut replies) => replies.pop().expect("one reply per command"),
+            Err(e) => panic!("redis {args:?} on port {}: {e}", self.port),
+        }
     }
 
     /// Every key matching `pattern` (`SCAN` until the cursor returns to 0).

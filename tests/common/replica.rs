@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::body::empty;
 use super::client::Answer;
-use super::config::{AUDIENCE, ISSUER};
+use super::config::{AUDIENCE, ISSUER, TLS_TABLE};
 use super::fixture::Fixture;
 use super::gateway::{ClockMode, TestGateway, REQUEST_BOUND};
 use super::upstream::Upstream;
@@ -45,6 +45,20 @@ pub fn replica_config(fx: &Fixture, dpop: &str, replay: &str, upstream: &str) ->
          [[routes]]\nname = \"api\"\npath_prefix = \"/\"\nupstream = \"{upstream}\"\nauth = \"dpop\"\n",
         cert = fx.files.cert.display(),
         key = fx.files.key.display(),
+        jwks = fx.path("as.jwks.json").display(),
+    )
+}
+
+/// The config of a replica run as the binary ([`super::GatewayProcess`]):
+/// TLS from the process's own PKI, an admin listener, the given `[replay]`
+/// body, the fixture's issuer and one `auth = "dpop"` route to `upstream`.
+pub fn binary_config(fx: &Fixture, replay: &str, upstream: &str) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"{PUBLIC_URL}\"\n\n{TLS_TABLE}\n\
+         [admin]\nlisten = \"127.0.0.1:0\"\n\n\
+         [replay]\n{replay}\n\
+         [[issuers]]\nissuer = \"{ISSUER}\"\naudiences = [\"{AUDIENCE}\"]\njwks_file = \"{jwks}\"\n\n\
+         [[routes]]\nname = \"api\"\npath_prefix = \"/\"\nupstream = \"{upstream}\"\nauth = \"dpop\"\n",
         jwks = fx.path("as.jwks.json").display(),
     )
 }
