@@ -42,10 +42,12 @@ if [ -d "$etc" ]; then
   fi
 fi
 
-# Missing tools: systemd-analyze (systemd), man (man-db).
+# Missing tools: systemd-analyze (systemd), man (man-db), and the package's
+# own dependency adduser (dpkg -i does not fetch dependencies).
 missing=()
 command -v systemd-analyze >/dev/null || missing+=(systemd)
 command -v man >/dev/null || missing+=(man-db)
+command -v adduser >/dev/null || missing+=(adduser)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
