@@ -78,7 +78,8 @@ cargo run --quiet --locked --profile "$profile" --example man -- "$out/man"
 "$bin" completions fish >"$out/completions/dpop-gateway.fish"
 
 mkdir -p target/debian
-deb_args=(--no-build --profile "$profile" --compress-system --output target/debian/)
+# --strip: the profile keeps line tables for profiling; the package does not.
+deb_args=(--no-build --profile "$profile" --strip --compress-system --output target/debian/)
 # A dev build is only packaged to be checked: skip the slow compression.
 [ "$profile" = dev ] && deb_args+=(--fast)
 cargo deb "${deb_args[@]}" 2> >(grep -v 'dev profile is not supported\|cargo-deb is for making releases\|debug symbols set\|custom profiles' >&2)
