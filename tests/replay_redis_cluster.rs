@@ -77,10 +77,15 @@ async fn send_all(
 
 /// Proof `i` to replica `i % 3`.
 fn round_robin(proofs: &[String]) -> Vec<(usize, String)> {
+    spread(proofs, 3, 0)
+}
+
+/// Proof `i` to replica `(i + offset) % n`.
+fn spread(proofs: &[String], n: usize, offset: usize) -> Vec<(usize, String)> {
     proofs
         .iter()
         .enumerate()
-        .map(|(i, p)| (i % 3, p.clone()))
+        .map(|(i, p)| ((i + offset) % n, p.clone()))
         .collect()
 }
 
@@ -269,4 +274,66 @@ async fn a_node_down_fails_its_slots_closed_and_they_recover_without_a_restart()
         fresh.contains_key(&503),
         "the fault was never seen: {fresh:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_cluster_with_a_password_shares_the_window_and_an_unknown_ca_fails_closed() {
+    let fx = Fixture::new();
+    const PASSWORD: &str = "cluster-pw-4Rt-lantern-5e0a";
+    let cluster = RedisCluster::start_tls(3, &fx.files.cert, &fx.files.key, &fx.files.ca, PASSWORD);
+    let secret = fx.write("redis-password", format!("{PASSWORD}\n").as_bytes());
+    let table = |seed: &str, ca: &std::path::Path| {
+        format!(
+            "{}redis_ca_file = \"{}\"\nredis_password_file = \"{}\"\n",
+            replay_table(seed),
+            ca.display(),
+            secret.display()
+        )
+    };
+    let mut gws = Vec::new();
+    for i in 0..2 {
+        let gw = TestGateway::replica(
+            &fx,
+            "",
+            &table(&cluster.seed(i), &fx.files.ca),
+            ClockMode::System,
+        )
+        .await;
+        assert!(
+            gw.wait_readyz(200, READY_BOUND).await,
+            "TLS replica {i} never ready: {:?}",
+            gw.readyz().await
+        );
+        gws.push(Arc::new(gw));
+    }
+    let caller = Caller::new(&fx, system_now());
+    let proofs: Vec<String> = (0..60).map(|_| caller.proof(None, system_now())).collect();
+    let statuses = send_all(&gws, &caller.token, spread(&proofs, 2, 0), 12).await;
+    assert_eq!(histogram(&statuses), BTreeMap::from([(200, 60)]));
+    let statuses = send_all(&gws, &caller.token, spread(&proofs, 2, 1), 12).await;
+    assert_eq!(histogram(&statuses), BTreeMap::from([(401, 60)]));
+    let per_node = cluster.keys_per_node(&format!("{PREFIX}*"));
+    assert_eq!(per_node.iter().sum::<usize>(), 60, "{per_node:?}");
+    assert!(
+        per_node.iter().all(|n| *n > 0),
+        "keys not spread: {per_node:?}"
+    );
+
+    // Trusting another CA: not ready, 503, nothing forwarded.
+    let other = dpop_gateway::demo::pki::DemoPki::localhost().unwrap();
+    let other_ca = fx.write("other-ca.pem", other.ca_pem.as_bytes());
+    let gw = TestGateway::replica(
+        &fx,
+        "",
+        &table(&cluster.seed(0), &other_ca),
+        ClockMode::System,
+    )
+    .await;
+    for _ in 0..3 {
+        assert_unavailable(&gw.call(&caller, None).await);
+    }
+    assert_eq!(gw.upstream().count(), 0);
+    let (status, body) = gw.readyz().await;
+    assert_eq!(status, 503, "{body}");
+    assert!(!body.to_string().contains(PASSWORD), "{body}");
 }

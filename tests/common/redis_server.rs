@@ -395,14 +395,17 @@ impl RedisServer {
     /// One command (after `AUTH` when the server requires a password);
     /// panics on a transport error.
     pub fn cmd(&self, args: &[&str]) -> Resp {
-        let replies = match &self.password {
-            Some(pw) => commands(self.port, &[&["AUTH", pw], args]),
-            None => commands(self.port, &[args]),
+        self.try_cmd(args)
+            .unwrap_or_else(|e| panic!("redis {args:?} on port {}: {e}", self.port))
+    }
+
+    /// As [`RedisServer::cmd`], with transport errors returned.
+    pub fn try_cmd(&self, args: &[&str]) -> std::io::Result<Resp> {
+        let mut replies = match &self.password {
+            Some(pw) => commands(self.port, &[&["AUTH", pw], args])?,
+            None => commands(self.port, &[args])?,
         };
-        match replies {
-            Ok(mut replies) => replies.pop().expect("one reply per command"),
-            Err(e) => panic!("redis {args:?} on port {}: {e}", self.port),
-        }
+        replies.pop().ok_or_else(|| bad("no reply".to_string()))
     }
 
     /// Every key matching `pattern` (`SCAN` until the cursor returns to 0).
@@ -475,36 +478,75 @@ impl RedisCluster {
     /// `cluster-require-full-coverage no`, the slots of live nodes stay
     /// served while another is down, so a test can tell them apart.
     pub fn start(n: usize) -> RedisCluster {
+        Self::start_with(n, None, None)
+    }
+
+    /// As [`RedisCluster::start`], with clients, the cluster bus and
+    /// `redis-cli` on TLS (`tls-cluster yes`) with `(cert, key, ca)`, and
+    /// `password` required of clients and between nodes, as managed
+    /// clusters run; each node keeps its plain port for the tests' own
+    /// inspection.
+    pub fn start_tls(n: usize, cert: &Path, key: &Path, ca: &Path, password: &str) -> RedisCluster {
+        Self::start_with(n, Some((cert, key, ca)), Some(password))
+    }
+
+    fn start_with(
+        n: usize,
+        tls: Option<(&Path, &Path, &Path)>,
+        password: Option<&str>,
+    ) -> RedisCluster {
         let nodes: Vec<RedisServer> = (0..n)
             .map(|_| {
                 RedisServer::start_configured(|server| {
-                    server.args = [
-                        "--cluster-enabled",
-                        "yes",
-                        "--cluster-config-file",
-                        "nodes.conf",
-                        "--cluster-node-timeout",
-                        "2000",
-                        "--cluster-require-full-coverage",
-                        "no",
-                        "--appendonly",
-                        "yes",
-                        "--appendfsync",
-                        "always",
-                        "--cluster-port",
-                    ]
-                    .iter()
-                    .map(|a| a.to_string())
-                    .chain([unused_port().port().to_string()])
-                    .collect();
+                    if let Some((cert, key, ca)) = tls {
+                        let tls_port = unused_port().port();
+                        server.tls_port = Some(tls_port);
+                        server.args = tls_args(tls_port, cert, key, ca);
+                        server.args.extend(
+                            ["--tls-cluster", "yes", "--tls-replication", "yes"].map(String::from),
+                        );
+                    }
+                    if let Some(password) = password {
+                        server.password = Some(password.into());
+                        server.args.extend(
+                            ["--requirepass", password, "--masterauth", password].map(String::from),
+                        );
+                    }
+                    server.args.extend(
+                        [
+                            "--cluster-enabled",
+                            "yes",
+                            "--cluster-config-file",
+                            "nodes.conf",
+                            "--cluster-node-timeout",
+                            "2000",
+                            "--cluster-require-full-coverage",
+                            "no",
+                            "--appendonly",
+                            "yes",
+                            "--appendfsync",
+                            "always",
+                            "--cluster-port",
+                        ]
+                        .iter()
+                        .map(|a| a.to_string())
+                        .chain([unused_port().port().to_string()]),
+                    );
                 })
             })
             .collect();
         let addrs: Vec<String> = nodes
             .iter()
-            .map(|n| format!("127.0.0.1:{}", n.port()))
+            .map(|n| format!("127.0.0.1:{}", n.tls_port.unwrap_or(n.port())))
             .collect();
-        let out = Command::new("redis-cli")
+        let mut cli = Command::new("redis-cli");
+        if let Some((_, _, ca)) = tls {
+            cli.arg("--tls").arg("--cacert").arg(ca);
+        }
+        if let Some(password) = password {
+            cli.args(["-a", password, "--no-auth-warning"]);
+        }
+        let out = cli
             .arg("--cluster")
             .arg("create")
             .args(&addrs)
@@ -523,9 +565,13 @@ impl RedisCluster {
         cluster
     }
 
-    /// `redis://127.0.0.1:PORT` of node `i`: a seed.
+    /// `redis://127.0.0.1:PORT` of node `i` (`rediss://` and its TLS port
+    /// for a TLS cluster): a seed.
     pub fn seed(&self, i: usize) -> String {
-        format!("redis://127.0.0.1:{}", self.nodes[i].port())
+        match self.nodes[i].tls_port {
+            Some(port) => format!("rediss://127.0.0.1:{port}"),
+            None => format!("redis://127.0.0.1:{}", self.nodes[i].port()),
+        }
     }
 
     /// Waits (bounded) until every running node says `cluster_state:ok`
@@ -534,7 +580,7 @@ impl RedisCluster {
         let deadline = Instant::now() + bound;
         loop {
             let ok = self.nodes.iter().all(|n| {
-                matches!(command(n.port(), &["CLUSTER", "INFO"]), Ok(r)
+                matches!(n.try_cmd(&["CLUSTER", "INFO"]), Ok(r)
                     if r.text().is_some_and(|t| t.contains("cluster_state:ok")
                         && t.contains("cluster_slots_assigned:16384")))
             });
@@ -574,7 +620,10 @@ impl RedisCluster {
                 return self
                     .nodes
                     .iter()
-                    .position(|n| i64::from(n.port()) == port)
+                    .position(|n| {
+                        i64::from(n.port()) == port
+                            || n.tls_port.is_some_and(|t| i64::from(t) == port)
+                    })
                     .expect("owner is one of ours");
             }
         }
