@@ -84,7 +84,9 @@ fn warn_about_config(config: &Config) {
         tracing::warn!("{warning}");
     }
     if config.replay.backend == ReplayBackend::Memory {
-        tracing::info!("replay store is in memory: with several replicas, use backend = \"redis\"");
+        tracing::info!(
+            "replay store is in memory: with several replicas, use backend = \"redis\" or \"redis_cluster\""
+        );
     }
 }
 

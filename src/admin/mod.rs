@@ -18,10 +18,11 @@ use tokio::sync::watch;
 
 use crate::proxy::body::{full, ProxyBody};
 use crate::proxy::respond::json_error;
+use crate::readiness::NotReady;
 
-/// What `/readyz` asks: `Ok` when ready, else the names of what is not.
+/// What `/readyz` asks: `Ok` when ready, else what is not (and why).
 /// The server layer builds it; it must answer from cached state, quickly.
-pub type ReadyProbe = Arc<dyn Fn() -> Result<(), Vec<String>> + Send + Sync>;
+pub type ReadyProbe = Arc<dyn Fn() -> Result<(), Vec<NotReady>> + Send + Sync>;
 
 pub(crate) async fn serve(
     listener: TcpListener,
@@ -53,7 +54,7 @@ pub(crate) async fn serve(
 
 fn answer<B>(
     req: &Request<B>,
-    ready: &(dyn Fn() -> Result<(), Vec<String>> + Send + Sync),
+    ready: &(dyn Fn() -> Result<(), Vec<NotReady>> + Send + Sync),
 ) -> Response<ProxyBody> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return json_error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "use GET");
@@ -62,10 +63,17 @@ fn answer<B>(
         "/healthz" => json(StatusCode::OK, serde_json::json!({"status": "ok"})),
         "/readyz" => match ready() {
             Ok(()) => json(StatusCode::OK, serde_json::json!({"status": "ready"})),
-            Err(failing) => json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                serde_json::json!({"status": "not_ready", "failing": failing}),
-            ),
+            Err(failing) => {
+                let names: Vec<&str> = failing.iter().map(|f| f.name.as_str()).collect();
+                let details: serde_json::Map<String, serde_json::Value> = failing
+                    .iter()
+                    .filter_map(|f| Some((f.name.clone(), f.detail.clone()?.into())))
+                    .collect();
+                json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    serde_json::json!({"status": "not_ready", "failing": names, "details": details}),
+                )
+            }
         },
         "/metrics" => {
             let mut resp = Response::new(full(crate::metrics::metrics().encode()));

@@ -116,25 +116,56 @@ pub struct ReplayConfig {
 pub enum ReplayBackend {
     /// In this process: sharded, bounded.
     Memory,
-    /// Shared by every replica: `SET key 1 NX PX ttl` on one Redis primary.
-    /// `url` may carry `user:password@`; `password` (from
-    /// `redis_password_file`) is used instead of one in the URL.
-    Redis {
-        url: String,
-        password: Option<Secret>,
-    },
+    /// Shared by every replica: `SET key 1 NX PX ttl` on one Redis primary
+    /// (`redis_url`).
+    Redis(RedisConfig),
+    /// Shared by every replica: the same command on whichever primary of a
+    /// Redis Cluster owns the key's slot (`redis_urls` are the seeds).
+    RedisCluster(RedisConfig),
+}
+
+impl ReplayBackend {
+    /// The `backend` value, for messages and `/readyz`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ReplayBackend::Memory => "memory",
+            ReplayBackend::Redis(_) => "redis",
+            ReplayBackend::RedisCluster(_) => "redis_cluster",
+        }
+    }
+}
+
+/// How to reach Redis: the URLs (`redis://` or `rediss://`, possibly with
+/// `user:password@`), the password from `redis_password_file` (used instead
+/// of one in the URL), and the trust roots for `rediss://`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// One URL for `redis`; the seed nodes for `redis_cluster`.
+    pub urls: Vec<String>,
+    pub password: Option<Secret>,
+    /// PEM certificates from `redis_ca_file`: the only trust roots for
+    /// `rediss://` when set; else the webpki roots.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for ReplayBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ReplayBackend::Memory => f.write_str("Memory"),
-            ReplayBackend::Redis { url, password } => f
-                .debug_struct("Redis")
-                .field("url", &redact_redis_url(url))
-                .field("password", password)
-                .finish(),
+            ReplayBackend::Redis(r) => f.debug_tuple("Redis").field(r).finish(),
+            ReplayBackend::RedisCluster(r) => f.debug_tuple("RedisCluster").field(r).finish(),
         }
+    }
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let urls: Vec<String> = self.urls.iter().map(|u| redact_redis_url(u)).collect();
+        f.debug_struct("RedisConfig")
+            .field("urls", &urls)
+            .field("password", &self.password)
+            .field("ca_pem", &self.ca_pem.as_ref().map(|_| ".."))
+            .finish()
     }
 }
 

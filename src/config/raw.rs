@@ -71,6 +71,8 @@ pub struct RawReplay {
     pub backend: Option<String>,
     pub max_entries: Option<u64>,
     pub redis_url: Option<String>,
+    pub redis_urls: Option<Vec<String>>,
+    pub redis_ca_file: Option<String>,
     pub redis_password_file: Option<String>,
     pub key_prefix: Option<String>,
 }

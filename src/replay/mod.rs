@@ -77,20 +77,12 @@ impl ReplayStore {
             crate::config::ReplayBackend::Memory => ReplayStore::Memory(Arc::new(
                 MemoryReplayStore::with_window(config.max_entries, window_secs),
             )),
-            crate::config::ReplayBackend::Redis { url, password } => {
-                let password = match password {
-                    Some(secret) => Some(
-                        std::str::from_utf8(&secret.0)
-                            .map_err(|_| "redis_password_file is not UTF-8 text".to_string())?,
-                    ),
-                    None => None,
-                };
-                ReplayStore::Redis(Arc::new(RedisReplayStore::with_password(
-                    url,
-                    password,
-                    &config.key_prefix,
-                )?))
-            }
+            crate::config::ReplayBackend::Redis(redis) => ReplayStore::Redis(Arc::new(
+                RedisReplayStore::single(redis, &config.key_prefix)?,
+            )),
+            crate::config::ReplayBackend::RedisCluster(redis) => ReplayStore::Redis(Arc::new(
+                RedisReplayStore::cluster(redis, &config.key_prefix)?,
+            )),
         })
     }
 
@@ -145,5 +137,12 @@ impl crate::readiness::ReadinessCheck for ReplayStore {
 
     fn is_ready(&self) -> bool {
         ReplayStore::is_ready(self)
+    }
+
+    fn detail(&self) -> Option<String> {
+        match self {
+            ReplayStore::Memory(_) => None,
+            ReplayStore::Redis(r) => r.problem(),
+        }
     }
 }

@@ -109,13 +109,13 @@ pub struct Shared {
 impl Shared {
     /// `/readyz`: the registered checks, then what the current pipeline
     /// (issuer keys) still waits for.
-    pub fn ready(&self) -> Result<(), Vec<String>> {
+    pub fn ready(&self) -> Result<(), Vec<crate::readiness::NotReady>> {
         self.readiness.status().and_then(|()| {
             let failing = self.state.load().pipeline.not_ready();
             if failing.is_empty() {
                 Ok(())
             } else {
-                Err(failing)
+                Err(failing.into_iter().map(Into::into).collect())
             }
         })
     }
