@@ -36,6 +36,7 @@ pub mod defaults {
     pub const IDLE_TIMEOUT_SECS: u64 = 60;
     pub const UPSTREAM_TIMEOUT_SECS: u64 = 30;
     pub const MAX_CONNECTIONS: u64 = 10_000;
+    pub const DRAIN_TIMEOUT_SECS: u64 = 30;
     pub const MAX_AGE_SECS: u64 = 60;
     pub const MAX_SKEW_SECS: u64 = 10;
     pub const NONCE_LIFETIME_SECS: u64 = 300;
@@ -51,12 +52,19 @@ pub mod defaults {
 pub struct Config {
     /// The file it was loaded from (for messages); `None` when loaded from a string.
     pub source: Option<PathBuf>,
+    /// SHA-256 of the text it was loaded from (with `source`): a watcher
+    /// compares the file with what is running, not with what it saw later.
+    pub source_digest: Option<[u8; 32]>,
     pub server: ServerConfig,
     pub admin: Option<AdminConfig>,
     pub dpop: DpopConfig,
     pub replay: ReplayConfig,
     pub issuers: Vec<IssuerConfig>,
     pub routes: Vec<RouteConfig>,
+    /// Every file the config names (TLS certificate and key, JWKS, secret
+    /// and CA files), resolved against the config's folder, in the order of
+    /// the file: what `watch_config` watches besides the config itself.
+    pub files: Vec<PathBuf>,
 }
 
 /// `[dpop]`: proof policy (RFC 9449 §4.3, §11.1).
@@ -261,6 +269,10 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     pub upstream_timeout: Duration,
     pub max_connections: usize,
+    /// On SIGTERM: how long in-flight requests may finish before exit.
+    pub drain_timeout: Duration,
+    /// Reload when the config file, or a file it names, changes on disk.
+    pub watch_config: bool,
     /// `path_prefix` matches ignoring ASCII case (for upstreams that do).
     pub case_insensitive_paths: bool,
     pub tls: Option<TlsFiles>,
@@ -374,6 +386,7 @@ impl Config {
             problems,
         })?;
         cfg.source = Some(path.to_path_buf());
+        cfg.source_digest = Some(crate::digest::sha256_bytes(text.as_bytes()));
         Ok(cfg)
     }
 

@@ -35,6 +35,9 @@ pub struct RawServer {
     pub idle_timeout_secs: Option<u64>,
     pub upstream_timeout_secs: Option<u64>,
     pub max_connections: Option<u64>,
+    pub drain_timeout_secs: Option<u64>,
+    #[serde(default)]
+    pub watch_config: bool,
     #[serde(default)]
     pub case_insensitive_paths: bool,
     pub tls: Option<RawTls>,

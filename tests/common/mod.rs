@@ -8,6 +8,8 @@
 //!   started from a config text or through [`GatewayBuilder`] (clock, shared
 //!   [`Fixture`], an upstream it owns); [`replica`]: replicas of one fixture
 //!   behind one public URL.
+//! - [`configmap`]: a folder updated the way Kubernetes updates a
+//!   ConfigMap / Secret volume (an atomic `..data` symlink swap).
 //! - [`fixture`]: a temporary folder with a fresh PKI and an issuer key
 //!   with its JWKS file; [`config`]: config text and its placeholders.
 //! - [`process`]: the `dpop-gateway` binary as a child process
@@ -44,6 +46,7 @@ pub mod challenge;
 pub mod check;
 pub mod client;
 pub mod config;
+pub mod configmap;
 pub mod conn;
 pub mod fixture;
 pub mod form;
