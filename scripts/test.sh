@@ -26,6 +26,9 @@ missing=()
 need kill || missing+=(procps)
 need redis-server || missing+=(redis-server)
 need redis-cli || missing+=(redis-tools)
+# The metrics test scrapes the gateway with a real Prometheus and checks the
+# alert rules with promtool (both in Debian's prometheus package).
+{ need prometheus && need promtool; } || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 
 # The MCP test runs the official MCP SDK from a virtual environment in target/.

@@ -109,15 +109,13 @@ impl ReplayStore {
         match self {
             ReplayStore::Memory(m) => {
                 m.sweep(now);
-                metrics
-                    .replay_entries
-                    .set(i64::try_from(m.len()).unwrap_or(i64::MAX));
+                metrics.set_replay_entries(m.len());
             }
             ReplayStore::Redis(r) => {
                 r.probe().await;
             }
         }
-        metrics.replay_up.set(i64::from(self.is_ready()));
+        metrics.set_replay_backend_up(self.is_ready());
     }
 
     /// Whether the store can answer (for `/readyz`).

@@ -18,7 +18,9 @@
 //!   WebSocket echo, [`websocket`]).
 //! - [`auth_server`]: a fake HTTPS authorization server (JWKS, metadata,
 //!   introspection) whose answers and availability a test changes.
-//! - [`redis_server`]: a `redis-server` child on an ephemeral port.
+//! - [`redis_server`]: a `redis-server` child on an ephemeral port;
+//!   [`prometheus`]: a `prometheus` child scraping the gateway, and the
+//!   gateway's `/metrics` read sample by sample.
 //! - [`python`]: Python programs (the MCP SDK's server and client) run by
 //!   the virtual environment `scripts/python-env.sh` makes.
 //!
@@ -54,6 +56,7 @@ pub mod gateway;
 pub mod jose;
 pub mod keys;
 pub mod process;
+pub mod prometheus;
 pub mod python;
 pub mod redis_server;
 pub mod replica;
