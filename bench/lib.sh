@@ -22,7 +22,8 @@ build() {
   export CARGO_INCREMENTAL=0
   cargo build --release --locked --quiet
   BIN=$PWD/target/release/dpop-gateway
-  LOAD=$(cargo bench --locked --bench load --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -1)
+  # LOAD may name an already built load generator (it does not change with the gateway).
+  [ -n "${LOAD:-}" ] || LOAD=$(cargo bench --locked --bench load --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -1)
   [ -x "$LOAD" ] || { echo "could not build the load generator" >&2; exit 1; }
 }
 
