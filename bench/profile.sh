@@ -73,8 +73,12 @@ case $TOOL in
     sleep 1
     perf record -e cpu-clock -F 999 -g -p "$GW_PID" -o "$WORK/perf.data" -- sleep $((N - 2)) 2>/dev/null
     wait "$LP"
-    perf report -i "$WORK/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null | grep -v '^$' | head -80 > "$OUTDIR/perf-$ROUTE.txt"
-    perf report -i "$WORK/perf.data" --no-children --sort dso --stdio 2>/dev/null | grep '%' | head -20 >> "$OUTDIR/perf-$ROUTE.txt"
+    { echo "samples by shared object:"
+      perf report -i "$WORK/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep '%' | head -12
+      echo "samples by symbol (>= 0.5%):"
+      perf report -i "$WORK/perf.data" --no-children --sort dso,symbol --stdio -g none --percent-limit 0.5 2>/dev/null \
+        | grep '%' | sed 's/  */ /g' | cut -c1-150
+    } > "$OUTDIR/perf-$ROUTE.txt"
     cat "$OUTDIR/perf-$ROUTE.txt" | head -60
     ;;
 esac

@@ -116,6 +116,7 @@ NGX_PID=$(cat "$WORK/nginx.pid")
 AP_PID=$(cat "$WORK/apache.pid")
 
 RESULTS="$WORK/results.jsonl"
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 load() { "$LOAD" run --ca "$WORK/ca.pem" --concurrency "$CONC" --secs "$SECS" --out "$RESULTS" "$@"; }
 PROOFS_GW=${PROOFS_GW:-$((SECS * 30000))}
 PROOFS_AP=${PROOFS_AP:-$((SECS * 8000))}
@@ -136,6 +137,9 @@ for run in $(seq "$RUNS"); do
 done
 mkdir -p "$OUT"
 "$LOAD" report "$RESULTS" --out "$OUT"
+# Other work on the machine skews every figure: say how busy it was.
+printf '\nLoad average (1, 5, 15 min) at the start: %s; at the end: %s.\n' \
+  "$LOAD_START" "$(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/results.md"
 if grep -q . "$WORK/apache-error.log" 2>/dev/null; then
   echo "apache error log (first lines):" >&2
   head -5 "$WORK/apache-error.log" >&2
