@@ -438,7 +438,7 @@ impl Pipeline {
         if websocket {
             upgrade::set_upgrade_fields(h);
         }
-        h.remove("dpop");
+        h.remove(&crate::auth::credentials::DPOP);
         rewrite_authorization(h, route.upstream_authorization);
         // Before the route's own: no route lets a client speak for the gateway.
         self.identity_names.remove_spellings(h);
