@@ -13,6 +13,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "material.rs"]
+mod material;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,8 +23,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use dpop_gateway::auth::{Authenticator, RequestView};
 use dpop_gateway::clock::{ManualClock, SharedClock};
 use dpop_gateway::config::Config;
-use dpop_gateway::jose::{b64, Alg, SigningKey};
-use dpop_gateway::mint::{self, ProofSpec, TokenSpec};
+use dpop_gateway::jose::{b64, Alg};
 use dpop_gateway::replay::{MemoryReplayStore, ReplayStore};
 use http::HeaderMap;
 use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
@@ -39,14 +41,7 @@ struct Setup {
 }
 
 fn setup(alg: Alg) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let issuer = SigningKey::generate(Alg::Es256).unwrap();
-    std::fs::write(
-        dir.path().join("as.jwks.json"),
-        mint::jwks(&issuer).to_string(),
-    )
-    .unwrap();
-    let client = SigningKey::generate(alg).unwrap();
+    let m = material::material(alg, Some("read"), NOW);
     let text = r#"
         [server]
         listen = "127.0.0.1:0"
@@ -64,35 +59,14 @@ fn setup(alg: Alg) -> Setup {
         auth = "dpop"
         required_scopes = ["read"]
         "#;
-    let config = Config::from_toml(text, dir.path()).unwrap();
-    let spec = TokenSpec {
-        iss: "https://as.example.com".into(),
-        aud: "https://api.example.com".into(),
-        jkt: Some(client.jkt().to_string()),
-        sub: "bench".into(),
-        client_id: "bench".into(),
-        scope: Some("read".into()),
-        ttl_secs: 3600,
-    };
-    let token = mint::access_token(&issuer, &spec, NOW).unwrap();
-    let proofs = (0..POOL)
-        .map(|_| {
-            let p = ProofSpec {
-                method: "GET",
-                url: URL,
-                token: Some(&token),
-                nonce: None,
-                iat: NOW,
-            };
-            mint::proof(&client, &p).unwrap()
-        })
-        .collect();
+    let config = Config::from_toml(text, m.dir.path()).unwrap();
+    let proofs = m.proofs(URL, NOW, POOL);
     Setup {
         config,
         clock: Arc::new(ManualClock::new(NOW)),
-        token,
+        token: m.token,
         proofs,
-        _dir: dir,
+        _dir: m.dir,
     }
 }
 

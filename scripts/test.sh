@@ -20,10 +20,15 @@ apt_install() {
 }
 
 # The graceful-drain test signals the gateway with kill(1); the Redis replay
-# tests start their own redis-server on an ephemeral loopback port.
+# tests start their own redis-server processes on ephemeral loopback ports
+# (and join three into a Redis Cluster with redis-cli).
 missing=()
 need kill || missing+=(procps)
 need redis-server || missing+=(redis-server)
+need redis-cli || missing+=(redis-tools)
+# The metrics test scrapes the gateway with a real Prometheus and checks the
+# alert rules with promtool (both in Debian's prometheus package).
+{ need prometheus && need promtool; } || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 
 # The MCP test runs the official MCP SDK from a virtual environment in target/.

@@ -70,7 +70,9 @@ pub fn run(path: &Path) -> ExitCode {
             "dpop-gateway listening"
         );
         warn_about_config(&config);
-        tokio::spawn(reload_on_sighup(path.to_path_buf(), gateway.reloader()));
+        if let Some(reload) = gateway.config_reload() {
+            tokio::spawn(reload_on_sighup(reload));
+        }
         crate::systemd::notify("READY=1");
         gateway.serve(shutdown_signal()).await;
         ExitCode::SUCCESS
@@ -84,7 +86,9 @@ fn warn_about_config(config: &Config) {
         tracing::warn!("{warning}");
     }
     if config.replay.backend == ReplayBackend::Memory {
-        tracing::info!("replay store is in memory: with several replicas, use backend = \"redis\"");
+        tracing::info!(
+            "replay store is in memory: with several replicas, use backend = \"redis\" or \"redis_cluster\""
+        );
     }
 }
 
@@ -108,22 +112,16 @@ async fn shutdown_signal() {
     crate::systemd::notify("STOPPING=1");
 }
 
-/// SIGHUP: re-read the config; an invalid one is logged and the running one stays.
-async fn reload_on_sighup(path: std::path::PathBuf, reloader: crate::server::Reloader) {
+/// SIGHUP: re-read the config; an invalid one is logged and the running one
+/// stays (the reload logs its outcome).
+async fn reload_on_sighup(reload: crate::server::ConfigReload) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot install the SIGHUP handler; reload with POST /reload");
         return;
     };
     while hup.recv().await.is_some() {
-        crate::systemd::notify("RELOADING=1");
-        match Config::load(&path) {
-            Ok(cfg) => match reloader.reload(&cfg) {
-                Ok(()) => tracing::info!("config reloaded"),
-                Err(e) => tracing::error!(error = %e, "reload failed; keeping the running config"),
-            },
-            Err(e) => tracing::error!(error = %e, "invalid config; keeping the running config"),
-        }
-        crate::systemd::notify("READY=1");
+        let _ = reload.reload(crate::server::Trigger::Signal).await;
     }
 }
 

@@ -33,8 +33,9 @@ pub enum NonceError {
     Invalid,
     #[error("nonce expired (issued in window {window}, now {current})")]
     Expired { window: u64, current: u64 },
+    /// `future`: the `iat` is ahead of the window (else behind it).
     #[error("proof iat outside the accepted window")]
-    Clock,
+    Clock { future: bool },
 }
 
 /// How fresh an accepted nonce is.
@@ -93,6 +94,7 @@ impl Nonces {
         let mut out = Vec::with_capacity(NONCE_LEN);
         out.extend_from_slice(&body);
         out.extend_from_slice(tag(key, &body).as_ref());
+        crate::metrics::metrics().nonce_issued();
         Some(b64::encode(out))
     }
 

@@ -11,6 +11,25 @@ pub trait ReadinessCheck: Send + Sync + 'static {
     /// A short name for the body of `/readyz`.
     fn name(&self) -> &str;
     fn is_ready(&self) -> bool;
+    /// When not ready: why, in one line for operators (what failed and
+    /// where; never a secret).
+    fn detail(&self) -> Option<String> {
+        None
+    }
+}
+
+/// One thing that is not ready: its name (stable, for probes and
+/// dashboards) and, where known, why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotReady {
+    pub name: String,
+    pub detail: Option<String>,
+}
+
+impl From<String> for NotReady {
+    fn from(name: String) -> Self {
+        NotReady { name, detail: None }
+    }
 }
 
 /// The set of readiness checks, plus the draining flag.
@@ -31,20 +50,20 @@ impl Readiness {
         }
     }
 
-    /// `Ok` when ready, else the names of what is not.
-    pub fn status(&self) -> Result<(), Vec<String>> {
+    /// `Ok` when ready, else what is not.
+    pub fn status(&self) -> Result<(), Vec<NotReady>> {
         let mut failing = Vec::new();
         if self.draining.load(Ordering::Acquire) {
-            failing.push("draining".to_string());
+            failing.push(NotReady::from("draining".to_string()));
         }
         match self.checks.read() {
-            Ok(checks) => failing.extend(
-                checks
-                    .iter()
-                    .filter(|c| !c.is_ready())
-                    .map(|c| c.name().to_string()),
-            ),
-            Err(_) => failing.push("internal".to_string()),
+            Ok(checks) => {
+                failing.extend(checks.iter().filter(|c| !c.is_ready()).map(|c| NotReady {
+                    name: c.name().to_string(),
+                    detail: c.detail(),
+                }))
+            }
+            Err(_) => failing.push(NotReady::from("internal".to_string())),
         }
         if failing.is_empty() {
             Ok(())

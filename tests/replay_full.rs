@@ -7,6 +7,7 @@
 mod common;
 
 use common::jose::{jkt_of, Proof};
+use common::prometheus::Samples;
 use common::req::{send, Req, Via};
 use common::{route_with, system_now, ClockMode, TestGateway, Upstream};
 use dpop_gateway::jose::{Alg, SigningKey};
@@ -60,5 +61,8 @@ async fn full_store_answers_503_and_keeps_its_entries() {
         .unwrap();
     assert_eq!(ans.status, 200, "{}", ans.text());
     assert_eq!(up.count(), 3);
-    assert!(dpop_gateway::metrics::metrics().replay_full.get() >= 1);
+    // Counted once, under its reason.
+    let samples = Samples::parse(&dpop_gateway::metrics::metrics().encode());
+    let full = [("route", "api"), ("reason", "replay_full")];
+    assert_eq!(samples.get("dpop_gateway_rejections_total", &full), 1.0);
 }

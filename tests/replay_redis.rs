@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dpop_gateway::config::{ReplayBackend, ReplayConfig};
+use dpop_gateway::config::{RedisConfig, ReplayBackend, ReplayConfig};
 use dpop_gateway::jose::{Alg, Jkt, SigningKey};
 use dpop_gateway::replay::{Recorded, RedisReplayStore, ReplayError, ReplayKey, ReplayStore};
 use http::Request;
@@ -61,10 +61,11 @@ async fn store_records_fresh_then_replayed_under_the_configured_prefix() {
 
     // Through the config, as the server builds it.
     let config = ReplayConfig {
-        backend: ReplayBackend::Redis {
-            url: redis.url(),
+        backend: ReplayBackend::Redis(RedisConfig {
+            urls: vec![redis.url()],
             password: None,
-        },
+            ca_pem: None,
+        }),
         max_entries: 10,
         key_prefix: "tenant-a:jti:".into(),
     };
@@ -140,10 +141,11 @@ async fn store_entry_expires_after_its_ttl() {
 
     // The same through ReplayStore: expires_at - now = 1 s.
     let config = ReplayConfig {
-        backend: ReplayBackend::Redis {
-            url: redis.url(),
+        backend: ReplayBackend::Redis(RedisConfig {
+            urls: vec![redis.url()],
             password: None,
-        },
+            ca_pem: None,
+        }),
         max_entries: 10,
         key_prefix: "ttl:".into(),
     };

@@ -14,14 +14,11 @@ use std::time::Duration;
 use http::Request;
 
 use common::asserts::{assert_ok, assert_replayed, assert_unavailable};
-use common::config::{fill, write_pki};
-use common::process::run_bin;
 use common::redis_server::RedisServer;
-use common::replica::{binary_config, redis_key, Caller, PATH};
+use common::replica::{binary_config, check_replay, redis_key, Caller, PATH};
 use common::wait::eventually;
 use common::{
     empty, system_now, Alpn, ClockMode, Fixture, GatewayProcess, TestClient, TestGateway, Upstream,
-    AUDIENCE, ISSUER, TLS_TABLE,
 };
 
 /// The server's password: distinctive, so that a leak is unmistakable.
@@ -213,20 +210,8 @@ async fn the_password_never_reaches_a_log_line_or_check() {
 
     // check: ok with the file, and problems that never echo a password.
     let cdir = tempfile::tempdir().unwrap();
-    let (_pki, files) = write_pki(cdir.path());
-    let path = cdir.path().join("gateway.toml");
     let check = |replay: String| {
-        let text = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n{TLS_TABLE}\n[replay]\n{replay}\n\
-             [[issuers]]\nissuer = \"{ISSUER}\"\naudiences = [\"{AUDIENCE}\"]\njwks_file = \"{jwks}\"\n\n\
-             [[routes]]\nname = \"api\"\npath_prefix = \"/\"\nupstream = \"http://127.0.0.1:9\"\nauth = \"dpop\"\n",
-            jwks = fx.path("as.jwks.json").display(),
-        );
-        std::fs::write(&path, fill(&text, &files, cdir.path())).unwrap();
-        let out = run_bin(
-            ["check".as_ref(), "--config".as_ref(), path.as_os_str()],
-            Duration::from_secs(20),
-        );
+        let out = check_replay(&fx, cdir.path(), &replay);
         let all: Vec<String> = out
             .stdout
             .lines()

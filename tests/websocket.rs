@@ -6,17 +6,15 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use common::asserts::{assert_ok, assert_replayed};
 use common::keys::es256;
 use common::req::{send, Req, Via};
 use common::websocket::{accept_key, open_tls, BINARY, CLOSE, PING, PONG, TEXT};
 use common::*;
 use dpop_gateway::jose::SigningKey;
-use http::{Response, StatusCode, Version};
+use http::{StatusCode, Version};
 
 /// A gateway with `/ws` (dpop, identity headers) and `/pub` (no auth) to a
 /// WebSocket echo upstream that it owns, `/api` (dpop) to an echo upstream
@@ -32,7 +30,7 @@ struct World {
 
 impl World {
     async fn start() -> World {
-        let (plain, odd) = (Upstream::echo().await, switching_upstream().await);
+        let (plain, odd) = (Upstream::echo().await, Upstream::switching().await);
         let ws = Upstream::start(Behaviour::WebSocketEcho).await;
         let dpop = format!("auth = \"dpop\"\n{IDENTITY}");
         let routes = route_with("ws", "/ws", &ws.url(), &dpop)
@@ -59,19 +57,6 @@ impl World {
         let proof = self.gw.proof(&self.key, htm, path, &self.token);
         Req::new(method, path).dpop(&self.token, &proof)
     }
-}
-
-/// An upstream that answers `101` to anything.
-async fn switching_upstream() -> Upstream {
-    Upstream::start(Behaviour::Respond(Arc::new(|_| {
-        Response::builder()
-            .status(StatusCode::SWITCHING_PROTOCOLS)
-            .header("connection", "upgrade")
-            .header("upgrade", "websocket")
-            .body(Bytes::new())
-            .unwrap()
-    })))
-    .await
 }
 
 #[test]

@@ -10,7 +10,10 @@
 //!   parameter are refused (RFC 6750 §2, FAPI 2.0 §5.3.4).
 //! - At most one `DPoP` line, and a comma-joined value is not a proof (§4.3 item 1).
 
-use http::header::{HeaderMap, AUTHORIZATION};
+use http::header::{HeaderMap, HeaderName, AUTHORIZATION};
+
+/// The `DPoP` request header (RFC 9449 §4.1).
+pub static DPOP: HeaderName = HeaderName::from_static("dpop");
 
 /// Credentials found on a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +82,7 @@ pub fn extract<'a>(
     if query.is_some_and(has_access_token_param) {
         return Err(ShapeError::TokenInQuery);
     }
-    let mut proof_lines = headers.get_all("dpop").iter();
+    let mut proof_lines = headers.get_all(&DPOP).iter();
     let proof = proof_lines.next();
     if proof_lines.next().is_some() {
         return Err(ShapeError::MultipleProofs);

@@ -254,7 +254,9 @@ impl Authenticator {
         let unverified = match dpop::precheck(proof, &request, &self.policy, now) {
             Ok(u) => u,
             Err(e) if e.is_freshness() && self.nonces.is_some() => {
-                return Err(AuthError::UseNonce(NonceError::Clock))
+                return Err(AuthError::UseNonce(NonceError::Clock {
+                    future: matches!(e, dpop::ProofError::IatInFuture { .. }),
+                }))
             }
             Err(e) => return Err(e.into()),
         };
@@ -289,11 +291,7 @@ impl Authenticator {
         let proof = unverified.verify_signature()?;
         let key = ReplayKey::new(proof.jkt(), proof.jti());
         let expires_at = now.saturating_add(self.replay_window_secs);
-        let recorded = self.replay.record(key, expires_at, now).await;
-        if let Err(crate::replay::ReplayError::Full { .. }) = recorded {
-            crate::metrics::metrics().replay_full.inc();
-        }
-        match recorded? {
+        match self.replay.record(key, expires_at, now).await? {
             Recorded::Fresh => {}
             Recorded::Replayed => return Err(AuthError::Replayed),
         }

@@ -71,6 +71,11 @@ impl Problems {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// How many problems so far (to tell whether a step added any).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
 }
 
 /// Turns a TOML error into a problem with the line the parser reports and the

@@ -36,6 +36,7 @@ pub mod defaults {
     pub const IDLE_TIMEOUT_SECS: u64 = 60;
     pub const UPSTREAM_TIMEOUT_SECS: u64 = 30;
     pub const MAX_CONNECTIONS: u64 = 10_000;
+    pub const DRAIN_TIMEOUT_SECS: u64 = 30;
     pub const MAX_AGE_SECS: u64 = 60;
     pub const MAX_SKEW_SECS: u64 = 10;
     pub const NONCE_LIFETIME_SECS: u64 = 300;
@@ -51,12 +52,19 @@ pub mod defaults {
 pub struct Config {
     /// The file it was loaded from (for messages); `None` when loaded from a string.
     pub source: Option<PathBuf>,
+    /// SHA-256 of the text it was loaded from (with `source`): a watcher
+    /// compares the file with what is running, not with what it saw later.
+    pub source_digest: Option<[u8; 32]>,
     pub server: ServerConfig,
     pub admin: Option<AdminConfig>,
     pub dpop: DpopConfig,
     pub replay: ReplayConfig,
     pub issuers: Vec<IssuerConfig>,
     pub routes: Vec<RouteConfig>,
+    /// Every file the config names (TLS certificate and key, JWKS, secret
+    /// and CA files), resolved against the config's folder, in the order of
+    /// the file: what `watch_config` watches besides the config itself.
+    pub files: Vec<PathBuf>,
 }
 
 /// `[dpop]`: proof policy (RFC 9449 §4.3, §11.1).
@@ -116,25 +124,56 @@ pub struct ReplayConfig {
 pub enum ReplayBackend {
     /// In this process: sharded, bounded.
     Memory,
-    /// Shared by every replica: `SET key 1 NX PX ttl` on one Redis primary.
-    /// `url` may carry `user:password@`; `password` (from
-    /// `redis_password_file`) is used instead of one in the URL.
-    Redis {
-        url: String,
-        password: Option<Secret>,
-    },
+    /// Shared by every replica: `SET key 1 NX PX ttl` on one Redis primary
+    /// (`redis_url`).
+    Redis(RedisConfig),
+    /// Shared by every replica: the same command on whichever primary of a
+    /// Redis Cluster owns the key's slot (`redis_urls` are the seeds).
+    RedisCluster(RedisConfig),
+}
+
+impl ReplayBackend {
+    /// The `backend` value, for messages and `/readyz`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ReplayBackend::Memory => "memory",
+            ReplayBackend::Redis(_) => "redis",
+            ReplayBackend::RedisCluster(_) => "redis_cluster",
+        }
+    }
+}
+
+/// How to reach Redis: the URLs (`redis://` or `rediss://`, possibly with
+/// `user:password@`), the password from `redis_password_file` (used instead
+/// of one in the URL), and the trust roots for `rediss://`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// One URL for `redis`; the seed nodes for `redis_cluster`.
+    pub urls: Vec<String>,
+    pub password: Option<Secret>,
+    /// PEM certificates from `redis_ca_file`: the only trust roots for
+    /// `rediss://` when set; else the webpki roots.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for ReplayBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ReplayBackend::Memory => f.write_str("Memory"),
-            ReplayBackend::Redis { url, password } => f
-                .debug_struct("Redis")
-                .field("url", &redact_redis_url(url))
-                .field("password", password)
-                .finish(),
+            ReplayBackend::Redis(r) => f.debug_tuple("Redis").field(r).finish(),
+            ReplayBackend::RedisCluster(r) => f.debug_tuple("RedisCluster").field(r).finish(),
         }
+    }
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let urls: Vec<String> = self.urls.iter().map(|u| redact_redis_url(u)).collect();
+        f.debug_struct("RedisConfig")
+            .field("urls", &urls)
+            .field("password", &self.password)
+            .field("ca_pem", &self.ca_pem.as_ref().map(|_| ".."))
+            .finish()
     }
 }
 
@@ -230,6 +269,10 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     pub upstream_timeout: Duration,
     pub max_connections: usize,
+    /// On SIGTERM: how long in-flight requests may finish before exit.
+    pub drain_timeout: Duration,
+    /// Reload when the config file, or a file it names, changes on disk.
+    pub watch_config: bool,
     /// `path_prefix` matches ignoring ASCII case (for upstreams that do).
     pub case_insensitive_paths: bool,
     pub tls: Option<TlsFiles>,
@@ -343,6 +386,7 @@ impl Config {
             problems,
         })?;
         cfg.source = Some(path.to_path_buf());
+        cfg.source_digest = Some(crate::digest::sha256_bytes(text.as_bytes()));
         Ok(cfg)
     }
 

@@ -7,7 +7,8 @@ use super::error::Problems;
 use super::raw::RawConfig;
 use super::validate::resolve;
 use super::{
-    defaults, redact_redis_url, DpopConfig, NonceConfig, ReplayBackend, ReplayConfig, Secret,
+    defaults, redact_redis_url, DpopConfig, NonceConfig, RedisConfig, ReplayBackend, ReplayConfig,
+    Secret,
 };
 use crate::jose::AlgSet;
 
@@ -137,6 +138,8 @@ pub(super) fn replay(raw: &RawConfig, base: &Path, p: &mut Problems) -> ReplayCo
         None | Some("memory") => {
             for (key, set) in [
                 ("redis_url", r.redis_url.is_some()),
+                ("redis_urls", r.redis_urls.is_some()),
+                ("redis_ca_file", r.redis_ca_file.is_some()),
                 ("redis_password_file", r.redis_password_file.is_some()),
             ] {
                 if set {
@@ -149,43 +152,64 @@ pub(super) fn replay(raw: &RawConfig, base: &Path, p: &mut Problems) -> ReplayCo
             ReplayBackend::Memory
         }
         Some("redis") => {
-            let url = match r.redis_url.as_deref() {
-                Some(url) => p
-                    .take("replay.redis_url", parse_redis_url(url))
-                    .map(|has_password| (url, has_password)),
+            if r.redis_urls.is_some() {
+                p.push(
+                    "replay.redis_urls",
+                    "is for backend = \"redis_cluster\"; backend = \"redis\" takes redis_url",
+                );
+            }
+            let urls = match &r.redis_url {
+                Some(url) => vec![("replay.redis_url".to_string(), url.as_str())],
                 None => {
                     p.push(
                         "replay.redis_url",
                         "is required when replay.backend = \"redis\"",
                     );
-                    None
+                    Vec::new()
                 }
             };
-            let password = r.redis_password_file.as_deref().and_then(|f| {
-                p.take(
-                    "replay.redis_password_file",
-                    read_redis_password(&resolve(base, f)),
-                )
-            });
-            match url {
-                Some((_, true)) if r.redis_password_file.is_some() => {
-                    p.push(
-                        "replay.redis_password_file",
-                        "is set but replay.redis_url also carries a password; keep one of them",
-                    );
-                    ReplayBackend::Memory
-                }
-                Some((url, _)) => ReplayBackend::Redis {
-                    url: url.to_string(),
-                    password,
-                },
-                None => ReplayBackend::Memory,
+            redis_config(r, base, &urls, false, p)
+                .map(ReplayBackend::Redis)
+                .unwrap_or(ReplayBackend::Memory)
+        }
+        Some("redis_cluster") => {
+            if r.redis_url.is_some() {
+                p.push(
+                    "replay.redis_url",
+                    "is for backend = \"redis\"; backend = \"redis_cluster\" takes redis_urls",
+                );
             }
+            let urls: Vec<(String, &str)> = match &r.redis_urls {
+                Some(urls) if !urls.is_empty() => urls
+                    .iter()
+                    .enumerate()
+                    .map(|(i, u)| (format!("replay.redis_urls[{i}]"), u.as_str()))
+                    .collect(),
+                _ => {
+                    p.push(
+                        "replay.redis_urls",
+                        "is required when replay.backend = \"redis_cluster\": one or more seed nodes",
+                    );
+                    Vec::new()
+                }
+            };
+            if key_prefix.contains('{') {
+                p.push(
+                    "replay.key_prefix",
+                    "must not contain '{' with backend = \"redis_cluster\": a hash tag would put \
+                     every replay key in one slot, on one node",
+                );
+            }
+            redis_config(r, base, &urls, true, p)
+                .map(ReplayBackend::RedisCluster)
+                .unwrap_or(ReplayBackend::Memory)
         }
         Some(other) => {
-            p.push(
+            super::validate::one_of(
+                p,
                 "replay.backend",
-                format!("must be \"memory\" or \"redis\", not {other:?}"),
+                other,
+                &["memory", "redis", "redis_cluster"],
             );
             ReplayBackend::Memory
         }
@@ -207,26 +231,109 @@ fn read_redis_password(path: &Path) -> Result<Secret, String> {
     Ok(secret)
 }
 
-/// The same parser the gateway connects with (it does not connect here).
-/// Answers whether the URL carries a password.
-fn parse_redis_url(full: &str) -> Result<bool, String> {
+/// What one Redis URL says, read with the same parser the gateway connects
+/// with (nothing connects here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RedisUrl {
+    has_password: bool,
+    tls: bool,
+    db: i64,
+}
+
+fn parse_redis_url(full: &str) -> Result<RedisUrl, String> {
     let shown = redact_redis_url(full);
     let url = shown.as_str();
-    if url.starts_with("rediss://") {
+    let tls = if url.starts_with("rediss://") {
+        true
+    } else if url.starts_with("redis://") {
+        false
+    } else {
         return Err(format!(
-            "{url:?}: TLS to Redis is not supported by this build; use redis:// over a \
-             private network or a local TLS tunnel"
+            "{url:?}: use redis://host:port/db, or rediss://host:port/db for TLS"
+        ));
+    };
+    if url.contains('#') {
+        return Err(format!(
+            "{url:?}: a URL fragment such as #insecure (no certificate checks) is not accepted; \
+             trust a private CA with redis_ca_file"
         ));
     }
-    if !url.starts_with("redis://") {
-        return Err(format!("{url:?}: use redis://host:port/db"));
-    }
     let client = redis::Client::open(full).map_err(|e| format!("{url:?}: {e}"))?;
-    Ok(client
-        .get_connection_info()
-        .redis_settings()
-        .password()
-        .is_some())
+    let info = client.get_connection_info();
+    Ok(RedisUrl {
+        has_password: info.redis_settings().password().is_some(),
+        tls,
+        db: info.redis_settings().db(),
+    })
+}
+
+/// The URLs, `redis_password_file` and `redis_ca_file` of either Redis
+/// backend; `None` (with the problems pushed) when any is unusable.
+fn redis_config(
+    r: &super::raw::RawReplay,
+    base: &Path,
+    urls: &[(String, &str)],
+    cluster: bool,
+    p: &mut Problems,
+) -> Option<RedisConfig> {
+    let before = p.len();
+    let parsed: Vec<RedisUrl> = urls
+        .iter()
+        .filter_map(|(key, url)| p.take(key, parse_redis_url(url)))
+        .collect();
+    if cluster {
+        for ((key, _), u) in urls.iter().zip(&parsed) {
+            if u.db != 0 {
+                p.push(
+                    key.clone(),
+                    "must use database 0: Redis Cluster has only one database",
+                );
+            }
+        }
+    }
+    let tls = parsed.first().map(|u| u.tls);
+    if parsed.iter().any(|u| Some(u.tls) != tls) {
+        p.push(
+            "replay.redis_urls",
+            "mixes redis:// and rediss://; a cluster is reached one way",
+        );
+    }
+    let url_password = parsed.iter().any(|u| u.has_password);
+    let password = r.redis_password_file.as_deref().and_then(|f| {
+        p.take(
+            "replay.redis_password_file",
+            read_redis_password(&resolve(base, f)),
+        )
+    });
+    if url_password && r.redis_password_file.is_some() {
+        let urls_key = if cluster { "redis_urls" } else { "redis_url" };
+        p.push(
+            "replay.redis_password_file",
+            format!("is set but replay.{urls_key} also carries a password; keep one of them"),
+        );
+    }
+    let ca_pem = r.redis_ca_file.as_deref().and_then(|f| {
+        if tls == Some(false) {
+            p.push(
+                "replay.redis_ca_file",
+                "is set but Redis is reached over plain redis://; use rediss:// for TLS",
+            );
+        }
+        let path = resolve(base, f);
+        p.take(
+            "replay.redis_ca_file",
+            crate::pem::load_certs(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|_| {
+                    std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+                }),
+        )
+    });
+    (p.len() == before && !urls.is_empty()).then(|| RedisConfig {
+        urls: urls.iter().map(|(_, u)| (*u).to_string()).collect(),
+        password,
+        ca_pem,
+    })
 }
 
 #[cfg(test)]
@@ -246,22 +353,46 @@ mod tests {
         );
         let err = parse_redis_url("redis://u:s3cret@127.0.0.1:6379/x").unwrap_err();
         assert!(!err.contains("s3cret"), "{err}");
-        assert_eq!(
-            parse_redis_url("redis://u:s3cret@127.0.0.1:6379/0"),
-            Ok(true)
-        );
-        assert_eq!(parse_redis_url("redis://u@127.0.0.1:6379/0"), Ok(false));
-        assert_eq!(parse_redis_url("redis://127.0.0.1:6379/0"), Ok(false));
-        let backend = ReplayBackend::Redis {
-            url: "redis://u:s3cret@127.0.0.1:6379/0".into(),
+        let has_password = |url| parse_redis_url(url).map(|u| u.has_password);
+        assert_eq!(has_password("redis://u:s3cret@127.0.0.1:6379/0"), Ok(true));
+        assert_eq!(has_password("redis://u@127.0.0.1:6379/0"), Ok(false));
+        assert_eq!(has_password("redis://127.0.0.1:6379/0"), Ok(false));
+        let backend = ReplayBackend::Redis(RedisConfig {
+            urls: vec!["rediss://u:s3cret@127.0.0.1:6379/0".into()],
             password: Some(Secret(b"f1le-pass".to_vec())),
-        };
+            ca_pem: None,
+        });
         let shown = format!("{backend:?}");
         assert!(shown.contains("127.0.0.1:6379"), "{shown}");
         assert!(
             !shown.contains("s3cret") && !shown.contains("f1le-pass"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn redis_urls_say_tls_and_database_and_refuse_insecure_fragments() {
+        assert_eq!(
+            parse_redis_url("rediss://:pw@10.0.0.1:6380/2"),
+            Ok(RedisUrl {
+                has_password: true,
+                tls: true,
+                db: 2
+            })
+        );
+        assert_eq!(
+            parse_redis_url("redis://10.0.0.1"),
+            Ok(RedisUrl {
+                has_password: false,
+                tls: false,
+                db: 0
+            })
+        );
+        let err = parse_redis_url("rediss://:s3cret@10.0.0.1:6380/#insecure").unwrap_err();
+        assert!(err.contains("redis_ca_file"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+        let err = parse_redis_url("http://10.0.0.1").unwrap_err();
+        assert!(err.contains("rediss://"), "{err}");
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub struct RawServer {
     pub idle_timeout_secs: Option<u64>,
     pub upstream_timeout_secs: Option<u64>,
     pub max_connections: Option<u64>,
+    pub drain_timeout_secs: Option<u64>,
+    #[serde(default)]
+    pub watch_config: bool,
     #[serde(default)]
     pub case_insensitive_paths: bool,
     pub tls: Option<RawTls>,
@@ -71,6 +74,8 @@ pub struct RawReplay {
     pub backend: Option<String>,
     pub max_entries: Option<u64>,
     pub redis_url: Option<String>,
+    pub redis_urls: Option<Vec<String>>,
+    pub redis_ca_file: Option<String>,
     pub redis_password_file: Option<String>,
     pub key_prefix: Option<String>,
 }

@@ -72,12 +72,14 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<ConfigProblem
     match (server, p.is_empty()) {
         (Some(server), true) => Ok(Config {
             source: None,
+            source_digest: None,
             server,
             admin,
             dpop,
             replay,
             issuers,
             routes,
+            files: named_files(&raw, base),
         }),
         _ => Err(p.0),
     }
@@ -117,6 +119,15 @@ fn server(raw: &RawServer, base: &Path, p: &mut Problems) -> Option<ServerConfig
     if max_connections == 0 || max_connections > 1_000_000 {
         p.push("server.max_connections", "must be between 1 and 1000000");
     }
+    let drain_timeout = raw
+        .drain_timeout_secs
+        .unwrap_or(defaults::DRAIN_TIMEOUT_SECS);
+    if drain_timeout > 3_600 {
+        p.push(
+            "server.drain_timeout_secs",
+            "must be between 0 and 3600 seconds",
+        );
+    }
     let tls = raw.tls.as_ref().and_then(|t| {
         let cert = resolve(base, &t.cert);
         let key = resolve(base, &t.key);
@@ -139,6 +150,8 @@ fn server(raw: &RawServer, base: &Path, p: &mut Problems) -> Option<ServerConfig
         idle_timeout,
         upstream_timeout,
         max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
+        drain_timeout: Duration::from_secs(drain_timeout),
+        watch_config: raw.watch_config,
         case_insensitive_paths: raw.case_insensitive_paths,
         tls,
     })
@@ -291,6 +304,34 @@ fn secs(p: &mut Problems, key: &str, v: Option<u64>, default: u64) -> Duration {
         p.push(key, "must be between 1 and 86400 seconds");
     }
     Duration::from_secs(v)
+}
+
+/// Every file the config names, resolved, each once, in the order of the
+/// file (whether or not it is valid: a watcher looks at what is named).
+pub(super) fn named_files(raw: &RawConfig, base: &Path) -> Vec<PathBuf> {
+    let tls = raw.server.tls.iter().flat_map(|t| [&t.cert, &t.key]);
+    let dpop = [
+        &raw.dpop.nonce_secret_file,
+        &raw.dpop.nonce_previous_secret_file,
+    ];
+    let replay = [&raw.replay.redis_password_file, &raw.replay.redis_ca_file];
+    let issuers = raw.issuers.iter().flat_map(|i| {
+        [
+            &i.jwks_file,
+            &i.introspection_client_secret_file,
+            &i.ca_file,
+        ]
+    });
+    let routes = raw.routes.iter().map(|r| &r.upstream_ca_file);
+    let optional = dpop.into_iter().chain(replay).chain(issuers).chain(routes);
+    let mut files: Vec<PathBuf> = Vec::new();
+    for name in tls.chain(optional.flatten()) {
+        let path = resolve(base, name);
+        if !files.contains(&path) {
+            files.push(path);
+        }
+    }
+    files
 }
 
 pub(super) fn resolve(base: &Path, file: &str) -> PathBuf {

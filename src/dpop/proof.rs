@@ -93,6 +93,15 @@ pub fn precheck(
         other => ProofError::Malformed(other),
     })?;
     let (header, payload, signing_input, signature) = jws.into_parts();
+    // Client clock skew shows here before it turns into rejections: every
+    // parsed proof with a plausible integer `iat` counts, whatever its verdict.
+    if let Some(iat) = payload
+        .get("iat")
+        .and_then(serde_json::Value::as_i64)
+        .filter(|iat| (0..=claims::MAX_IAT).contains(iat))
+    {
+        crate::metrics::metrics().proof_clock_offset(iat.saturating_sub(now_unix));
+    }
 
     header::check_typ(&header)?;
     let alg = header::check_alg(&header, policy.algs)?;

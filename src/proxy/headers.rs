@@ -4,35 +4,48 @@
 
 use std::net::IpAddr;
 
-use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION};
+use http::header::{
+    HeaderMap, HeaderName, HeaderValue, CONNECTION, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE,
+    TRAILER, TRANSFER_ENCODING, UPGRADE,
+};
 use ipnet::IpNet;
+
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 
 /// Fields that describe one hop and never cross the gateway (RFC 9110 §7.6.1,
 /// plus the legacy `Keep-Alive` / `Proxy-Connection` and the proxy
-/// authentication fields, which are meant for the gateway itself).
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "proxy-connection",
-    "keep-alive",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authorization",
-    "proxy-authenticate",
+/// authentication fields, which are meant for the gateway itself). Names,
+/// not strings: removing by `&str` parses and hashes the name every time.
+static HOP_BY_HOP: [&HeaderName; 9] = [
+    &CONNECTION,
+    &PROXY_CONNECTION,
+    &KEEP_ALIVE,
+    &TE,
+    &TRAILER,
+    &TRANSFER_ENCODING,
+    &UPGRADE,
+    &PROXY_AUTHORIZATION,
+    &PROXY_AUTHENTICATE,
 ];
 
 /// Removes the hop-by-hop fields and every field listed in `Connection`.
+/// One pass over the (few) names first: most messages carry none of them.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    let listed: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in listed {
-        headers.remove(name);
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(&name)) {
+        return;
+    }
+    if headers.contains_key(CONNECTION) {
+        let listed: Vec<HeaderName> = headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .collect();
+        for name in listed {
+            headers.remove(name);
+        }
     }
     for name in HOP_BY_HOP {
         headers.remove(name);
@@ -201,6 +214,23 @@ mod tests {
         remove_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert_eq!(h["x-kept"], "yes");
+    }
+
+    #[test]
+    fn each_hop_by_hop_field_alone_is_removed_and_others_are_kept() {
+        for name in HOP_BY_HOP {
+            let mut h = HeaderMap::new();
+            h.insert(name.clone(), HeaderValue::from_static("x"));
+            h.insert("x-kept", HeaderValue::from_static("yes"));
+            remove_hop_by_hop(&mut h);
+            assert_eq!(h.len(), 1, "{name}");
+            assert_eq!(h["x-kept"], "yes");
+        }
+        let mut h = HeaderMap::new();
+        h.insert("x-kept", HeaderValue::from_static("yes"));
+        h.append("x-kept", HeaderValue::from_static("again"));
+        remove_hop_by_hop(&mut h);
+        assert_eq!(h.get_all("x-kept").iter().count(), 2);
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub mod respond;
 mod upgrade;
 mod upstream;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -54,6 +55,7 @@ use crate::clock::SharedClock;
 use crate::config::{Config, Mode, PublicUrl, RouteConfig, UpstreamAuthorization};
 use crate::dpop::Htu;
 use crate::errors::error_chain;
+use crate::metrics::{RouteMetrics, UpstreamError};
 use crate::replay::ReplayStore;
 use crate::routing::Router;
 use crate::target::{Host, RequestTarget};
@@ -79,6 +81,10 @@ pub struct Pipeline {
     public_url: Option<PublicUrl>,
     trusted_proxies: Vec<IpNet>,
     upstream_timeout: Duration,
+    /// Each route's metric series, by route name; `unrouted` counts the
+    /// requests no route took (route `-`).
+    route_metrics: HashMap<Arc<str>, RouteMetrics>,
+    unrouted: RouteMetrics,
 }
 
 /// Why a pipeline could not be built from a (valid) config.
@@ -94,6 +100,7 @@ pub enum BuildError {
 #[derive(Default)]
 struct Outcome<'a> {
     route: Option<&'a str>,
+    metrics: Option<&'a RouteMetrics>,
     upstream_status: Option<u16>,
     error: Option<String>,
     jkt: Option<String>,
@@ -114,7 +121,15 @@ impl Pipeline {
         let router = Router::new(config.routes.clone(), config.server.case_insensitive_paths);
         let auth = Authenticator::new(config, clock, replay).map_err(BuildError::Issuer)?;
         let algs: Vec<&str> = auth.algs().split(' ').collect();
+        let metrics = crate::metrics::metrics();
+        let route_metrics = config
+            .routes
+            .iter()
+            .map(|r| (Arc::from(r.name.as_str()), metrics.route(&r.name)))
+            .collect();
         Ok(Pipeline {
+            route_metrics,
+            unrouted: metrics.route("-"),
             metadata: metadata::ResourceMetadata::new(config, router.routes(), &algs),
             router,
             identity_names: headers::IdentityNames::new(
@@ -180,17 +195,10 @@ impl Pipeline {
         };
         let elapsed = started.elapsed().as_secs_f64();
         let latency_ms = elapsed * 1000.0;
-        let m = crate::metrics::metrics();
-        let route = outcome.route.unwrap_or("-").to_string();
-        m.requests
-            .get_or_create(&crate::metrics::RouteStatus {
-                route: route.clone(),
-                status: resp.status().as_u16(),
-            })
-            .inc();
-        m.duration
-            .get_or_create(&crate::metrics::RouteLabel { route })
-            .observe(elapsed);
+        outcome
+            .metrics
+            .unwrap_or(&self.unrouted)
+            .request(resp.status().as_u16(), elapsed);
         tracing::info!(
             target: "access",
             route = outcome.route.unwrap_or("-"),
@@ -227,6 +235,7 @@ impl Pipeline {
         if matches!(*req.method(), Method::GET | Method::HEAD) {
             if let Some(entry) = self.metadata.find(target.host.as_ref(), &target.path) {
                 outcome.route = Some(entry.route.name.as_str());
+                outcome.metrics = self.route_metrics.get(entry.route.name.as_str());
                 let origin = self
                     .client_origin(&entry.route, &target, req.headers(), conn)
                     .ok_or(GatewayError::BadRequest("request has no usable Host"))?;
@@ -248,6 +257,11 @@ impl Pipeline {
                 path: target.path.clone(),
             })?;
         outcome.route = Some(route.name.as_str());
+        let metrics = self
+            .route_metrics
+            .get(route.name.as_str())
+            .unwrap_or(&self.unrouted);
+        outcome.metrics = Some(metrics);
 
         // 2. auth
         let view = RequestView {
@@ -261,15 +275,10 @@ impl Pipeline {
                 self.expected_htu(route, &target, req.headers(), conn)
             })
             .await;
+        // Counted in both modes: in `report` mode the failed verdict is
+        // what the operator watches before enforcing.
         if let Err(failure) = &verdict {
-            let (_, code, _) = respond::classify_auth(&failure.error);
-            crate::metrics::metrics()
-                .auth_failures
-                .get_or_create(&crate::metrics::RouteError {
-                    route: route.name.clone(),
-                    error: code.to_string(),
-                })
-                .inc();
+            metrics.rejection(failure.error.reason());
         }
         let identity = match (verdict, route.mode) {
             (Ok(identity), _) => identity,
@@ -306,28 +315,43 @@ impl Pipeline {
             .get(route, versions)
             .ok_or(GatewayError::Internal("no upstream client for this route"))?;
         let upstream_name = || format!("{}://{}", route.upstream.scheme, route.upstream.authority);
+        let upstream_failed = |kind: UpstreamError, err: GatewayError| {
+            metrics.upstream_error(kind);
+            Err(err)
+        };
+        let asked = Instant::now();
         let resp =
             match tokio::time::timeout(self.upstream_timeout, client.request(upstream_req)).await {
                 Err(_) => {
-                    return Err(GatewayError::UpstreamTimeout {
-                        upstream: upstream_name(),
-                        secs: self.upstream_timeout.as_secs(),
-                    })
+                    return upstream_failed(
+                        UpstreamError::Timeout,
+                        GatewayError::UpstreamTimeout {
+                            upstream: upstream_name(),
+                            secs: self.upstream_timeout.as_secs(),
+                        },
+                    )
                 }
                 Ok(Err(e)) if e.is_connect() => {
-                    return Err(GatewayError::UpstreamConnect {
-                        upstream: upstream_name(),
-                        reason: error_chain(&e),
-                    })
+                    return upstream_failed(
+                        UpstreamError::Connect,
+                        GatewayError::UpstreamConnect {
+                            upstream: upstream_name(),
+                            reason: error_chain(&e),
+                        },
+                    )
                 }
                 Ok(Err(e)) => {
-                    return Err(GatewayError::UpstreamProtocol {
-                        upstream: upstream_name(),
-                        reason: error_chain(&e),
-                    })
+                    return upstream_failed(
+                        UpstreamError::Protocol,
+                        GatewayError::UpstreamProtocol {
+                            upstream: upstream_name(),
+                            reason: error_chain(&e),
+                        },
+                    )
                 }
                 Ok(Ok(resp)) => resp,
             };
+        metrics.upstream_duration(asked.elapsed().as_secs_f64());
         outcome.upstream_status = Some(resp.status().as_u16());
 
         // 4. respond
@@ -347,10 +371,13 @@ impl Pipeline {
                 } else {
                     "101 to a request that asked for no upgrade"
                 };
-                return Err(GatewayError::UpstreamProtocol {
-                    upstream: upstream_name(),
-                    reason: reason.to_owned(),
-                });
+                return upstream_failed(
+                    UpstreamError::Protocol,
+                    GatewayError::UpstreamProtocol {
+                        upstream: upstream_name(),
+                        reason: reason.to_owned(),
+                    },
+                );
             }
         };
         let (mut parts, body) = resp.into_parts();
@@ -411,7 +438,7 @@ impl Pipeline {
         if websocket {
             upgrade::set_upgrade_fields(h);
         }
-        h.remove("dpop");
+        h.remove(&crate::auth::credentials::DPOP);
         rewrite_authorization(h, route.upstream_authorization);
         // Before the route's own: no route lets a client speak for the gateway.
         self.identity_names.remove_spellings(h);

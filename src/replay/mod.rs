@@ -77,20 +77,12 @@ impl ReplayStore {
             crate::config::ReplayBackend::Memory => ReplayStore::Memory(Arc::new(
                 MemoryReplayStore::with_window(config.max_entries, window_secs),
             )),
-            crate::config::ReplayBackend::Redis { url, password } => {
-                let password = match password {
-                    Some(secret) => Some(
-                        std::str::from_utf8(&secret.0)
-                            .map_err(|_| "redis_password_file is not UTF-8 text".to_string())?,
-                    ),
-                    None => None,
-                };
-                ReplayStore::Redis(Arc::new(RedisReplayStore::with_password(
-                    url,
-                    password,
-                    &config.key_prefix,
-                )?))
-            }
+            crate::config::ReplayBackend::Redis(redis) => ReplayStore::Redis(Arc::new(
+                RedisReplayStore::single(redis, &config.key_prefix)?,
+            )),
+            crate::config::ReplayBackend::RedisCluster(redis) => ReplayStore::Redis(Arc::new(
+                RedisReplayStore::cluster(redis, &config.key_prefix)?,
+            )),
         })
     }
 
@@ -117,15 +109,13 @@ impl ReplayStore {
         match self {
             ReplayStore::Memory(m) => {
                 m.sweep(now);
-                metrics
-                    .replay_entries
-                    .set(i64::try_from(m.len()).unwrap_or(i64::MAX));
+                metrics.set_replay_entries(m.len());
             }
             ReplayStore::Redis(r) => {
                 r.probe().await;
             }
         }
-        metrics.replay_up.set(i64::from(self.is_ready()));
+        metrics.set_replay_backend_up(self.is_ready());
     }
 
     /// Whether the store can answer (for `/readyz`).
@@ -145,5 +135,12 @@ impl crate::readiness::ReadinessCheck for ReplayStore {
 
     fn is_ready(&self) -> bool {
         ReplayStore::is_ready(self)
+    }
+
+    fn detail(&self) -> Option<String> {
+        match self {
+            ReplayStore::Memory(_) => None,
+            ReplayStore::Redis(r) => r.problem(),
+        }
     }
 }

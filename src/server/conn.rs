@@ -53,6 +53,8 @@ pub async fn serve(
     _permit: OwnedSemaphorePermit,
 ) {
     let _ = stream.set_nodelay(true);
+    let metrics = crate::metrics::metrics();
+    let _open = metrics.connection_open();
     let state = shared.state.load_full();
     match state.tls.clone() {
         Some(acceptor) => {
@@ -65,8 +67,14 @@ pub async fn serve(
                     };
                     http(tls, info, shared, settings, stop).await
                 }
-                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                Ok(Err(e)) => {
+                    metrics.tls_handshake_failed();
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed")
+                }
+                Err(_) => {
+                    metrics.tls_handshake_failed();
+                    tracing::debug!(%peer, "TLS handshake timed out")
+                }
             }
         }
         None => {

@@ -1,14 +1,19 @@
 //! The listener: binds the configured address (and the admin one), accepts
 //! connections up to `max_connections` (beyond that, new connections wait in
 //! the kernel's backlog), and on shutdown stops accepting, lets in-flight
-//! requests finish (up to [`DRAIN_TIMEOUT`]) and returns.
+//! requests finish (up to `drain_timeout_secs`) and returns.
 //!
 //! The per-request state (routes, upstream clients, TLS certificate) sits
-//! behind an [`ArcSwap`] so that a reload (SIGHUP) swaps it atomically without
-//! dropping connections in flight.
+//! behind an [`ArcSwap`] so that a reload swaps it atomically without
+//! dropping connections in flight. A gateway started from a config file
+//! reloads it through one path ([`ConfigReload`], `reload.rs`) on SIGHUP,
+//! on the admin `POST /reload` and, with `watch_config`, when the file or a
+//! file it names changes (`files.rs`).
 
 mod activity;
 mod conn;
+mod files;
+mod reload;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -28,10 +33,7 @@ use crate::readiness::Readiness;
 use crate::replay::ReplayStore;
 
 pub use conn::ConnSettings;
-
-/// How long in-flight requests and WebSocket tunnels may take to finish
-/// after a shutdown signal.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+pub use reload::{ConfigReload, ReloadError, Trigger};
 
 /// Failure to start or run the gateway.
 #[derive(Debug, thiserror::Error)]
@@ -109,13 +111,13 @@ pub struct Shared {
 impl Shared {
     /// `/readyz`: the registered checks, then what the current pipeline
     /// (issuer keys) still waits for.
-    pub fn ready(&self) -> Result<(), Vec<String>> {
+    pub fn ready(&self) -> Result<(), Vec<crate::readiness::NotReady>> {
         self.readiness.status().and_then(|()| {
             let failing = self.state.load().pipeline.not_ready();
             if failing.is_empty() {
                 Ok(())
             } else {
-                Err(failing)
+                Err(failing.into_iter().map(Into::into).collect())
             }
         })
     }
@@ -129,6 +131,8 @@ pub struct Gateway {
     shared: Arc<Shared>,
     settings: ConnSettings,
     max_connections: usize,
+    /// When started from a config file.
+    config_reload: Option<ConfigReload>,
 }
 
 impl Gateway {
@@ -143,6 +147,19 @@ impl Gateway {
     ) -> Result<Gateway, ServeError> {
         let services = Services::new(config, clock)?;
         let state = State::build(config, &services)?;
+        let shared = Arc::new({
+            let readiness = Readiness::default();
+            readiness.add(Arc::new(services.replay.clone()));
+            Shared {
+                state: ArcSwap::from_pointee(state),
+                services,
+                readiness,
+            }
+        });
+        let config_reload = config
+            .source
+            .as_deref()
+            .map(|path| ConfigReload::new(path, Reloader(shared.clone()), config));
         let listen = config.server.listen;
         let listener = TcpListener::bind(listen)
             .await
@@ -166,21 +183,14 @@ impl Gateway {
         Ok(Gateway {
             listener,
             admin,
-            shared: Arc::new({
-                let readiness = Readiness::default();
-                readiness.add(Arc::new(services.replay.clone()));
-                Shared {
-                    state: ArcSwap::from_pointee(state),
-                    services,
-                    readiness,
-                }
-            }),
+            shared,
             settings: ConnSettings {
                 header_read_timeout: config.server.header_read_timeout,
                 idle_timeout: config.server.idle_timeout,
-                drain_timeout: DRAIN_TIMEOUT,
+                drain_timeout: config.server.drain_timeout,
             },
             max_connections: config.server.max_connections,
+            config_reload,
         })
     }
 
@@ -197,6 +207,12 @@ impl Gateway {
         Reloader(self.shared.clone())
     }
 
+    /// Re-reads the config file (SIGHUP); `None` when the config did not
+    /// come from a file.
+    pub fn config_reload(&self) -> Option<ConfigReload> {
+        self.config_reload.clone()
+    }
+
     /// Serves until `shutdown` resolves, then drains and returns.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
         let Gateway {
@@ -205,6 +221,7 @@ impl Gateway {
             shared,
             settings,
             max_connections,
+            config_reload,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         // The admin listener outlives the drain, so probes see /readyz 503
@@ -212,10 +229,14 @@ impl Gateway {
         let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
         if let Some(admin) = admin {
             let probe = shared.clone();
-            let ready: admin::ReadyProbe = Arc::new(move || probe.ready());
-            tokio::spawn(admin::serve(admin, ready, admin_stop_rx));
+            let endpoints = admin::Endpoints {
+                ready: Arc::new(move || probe.ready()),
+                reload: config_reload.clone().map(admin_reload),
+            };
+            tokio::spawn(admin::serve(admin, endpoints, admin_stop_rx));
         }
         let sweeper = tokio::spawn(maintain(shared.clone()));
+        let watcher = config_reload.map(|r| tokio::spawn(files::watch(r)));
         let permits = u32::try_from(max_connections).unwrap_or(u32::MAX);
         let slots = Arc::new(Semaphore::new(permits as usize));
         tokio::pin!(shutdown);
@@ -257,7 +278,10 @@ impl Gateway {
         );
         let _ = stop_tx.send(true);
         sweeper.abort();
-        let drained = tokio::time::timeout(DRAIN_TIMEOUT, slots.acquire_many(permits))
+        if let Some(watcher) = watcher {
+            watcher.abort();
+        }
+        let drained = tokio::time::timeout(settings.drain_timeout, slots.acquire_many(permits))
             .await
             .is_ok();
         if drained {
@@ -270,6 +294,19 @@ impl Gateway {
         }
         let _ = admin_stop_tx.send(true);
     }
+}
+
+/// `POST /reload` on the admin listener: the same reload as SIGHUP.
+fn admin_reload(reload: ConfigReload) -> admin::ReloadHook {
+    Arc::new(move || {
+        let reload = reload.clone();
+        Box::pin(async move {
+            reload
+                .reload(Trigger::Admin)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    })
 }
 
 /// Upkeep once a second: reclaim expired replay entries (or probe Redis so

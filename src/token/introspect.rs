@@ -49,6 +49,7 @@ pub struct Introspector {
     cache_secs: i64,
     cache: DashMap<[u8; 32], Cached>,
     inflight: DashMap<[u8; 32], Arc<tokio::sync::OnceCell<Result<Cached, String>>>>,
+    fetches: crate::metrics::KeyFetches,
 }
 
 impl std::fmt::Debug for Introspector {
@@ -92,6 +93,7 @@ impl Introspector {
             cache_secs: i64::try_from(s.cache_secs).unwrap_or(i64::MAX),
             cache: DashMap::new(),
             inflight: DashMap::new(),
+            fetches: crate::metrics::metrics().key_fetches(s.issuer),
         })
     }
 
@@ -144,12 +146,17 @@ impl Introspector {
     async fn call(&self, token: &str, now: i64) -> Result<Cached, String> {
         let url = self.url().await?;
         let form = format!("token={}&token_type_hint=access_token", form_encode(token));
-        let body = self
-            .client
-            .post_form(&url, &self.authorization, form)
-            .await
-            .map_err(|e| format!("introspection {url}: {e}"))?;
-        let doc = json::parse_object(&body).map_err(|e| format!("introspection response: {e}"))?;
+        let answer = async {
+            let body = self
+                .client
+                .post_form(&url, &self.authorization, form)
+                .await
+                .map_err(|e| format!("introspection {url}: {e}"))?;
+            json::parse_object(&body).map_err(|e| format!("introspection response: {e}"))
+        }
+        .await;
+        self.fetches.record(answer.is_ok());
+        let doc = answer?;
         let verdict = self.judge(&doc, now);
         let until = match &verdict {
             Ok(claims) => claims.exp.min(now.saturating_add(self.cache_secs)),

@@ -365,17 +365,21 @@ impl TokenValidator {
         now: i64,
     ) -> Result<Arc<TokenClaims>, TokenError> {
         let hit = self.cache.get(digest).map(|h| h.value().clone());
+        let cache = |hit: bool| crate::metrics::metrics().token_cache(hit);
         if let Some(hit) = hit {
             if let Some(verdict) = self.still_valid(&hit, now) {
+                cache(true);
                 return verdict;
             }
         }
         // A remembered introspection verdict needs no routing (no payload parse).
         for introspection in self.issuers.iter().filter_map(|i| i.introspection.as_ref()) {
             if let Some(verdict) = introspection.cached(digest, now) {
+                cache(true);
                 return verdict;
             }
         }
+        cache(false);
         let by_iss =
             jwt::peek_iss(token).and_then(|iss| self.issuers.iter().find(|i| i.issuer == iss));
         let issuer = match by_iss {

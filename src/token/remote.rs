@@ -51,6 +51,7 @@ pub struct Discovery {
     urls: Vec<Uri>,
     allow_insecure_http: bool,
     cell: tokio::sync::OnceCell<Metadata>,
+    fetches: crate::metrics::KeyFetches,
 }
 
 impl Discovery {
@@ -66,19 +67,23 @@ impl Discovery {
             urls: urls.to_vec(),
             allow_insecure_http,
             cell: tokio::sync::OnceCell::new(),
+            fetches: crate::metrics::metrics().key_fetches(issuer),
         }
     }
 
     /// The metadata; a failed discovery is retried on the next call.
     pub async fn metadata(&self) -> Result<&Metadata, String> {
         self.cell
-            .get_or_try_init(|| {
-                discovery::discover(
+            .get_or_try_init(|| async {
+                let found = discovery::discover(
                     &self.client,
                     &self.issuer,
                     &self.urls,
                     self.allow_insecure_http,
                 )
+                .await;
+                self.fetches.record(found.is_ok());
+                found
             })
             .await
     }
@@ -94,6 +99,7 @@ pub struct RemoteJwks {
     /// Bumped on every successful load.
     generation: AtomicU64,
     failures: AtomicU64,
+    fetches: crate::metrics::KeyFetches,
     /// Orders key-set stores against [`RemoteJwks::inherit`].
     store: std::sync::Mutex<()>,
     /// Held while fetching (single flight); the time of the last fetch
@@ -127,6 +133,7 @@ impl RemoteJwks {
             loaded: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            fetches: crate::metrics::metrics().key_fetches(issuer),
             store: std::sync::Mutex::new(()),
             last_attempt: tokio::sync::Mutex::new(None),
         }
@@ -150,12 +157,17 @@ impl RemoteJwks {
     /// One fetch; on success the new set replaces the old one.
     async fn fetch(&self) -> Result<(), String> {
         let url = self.url().await?;
-        let body = self
-            .client
-            .get(&url)
-            .await
-            .map_err(|e| format!("{url}: {e}"))?;
-        let set = KeySet::parse(&body).map_err(|e| format!("{url}: {e}"))?;
+        let answer = async {
+            let body = self
+                .client
+                .get(&url)
+                .await
+                .map_err(|e| format!("{url}: {e}"))?;
+            KeySet::parse(&body).map_err(|e| format!("{url}: {e}"))
+        }
+        .await;
+        self.fetches.record(answer.is_ok());
+        let set = answer?;
         tracing::info!(issuer = %self.issuer, keys = set.len(), "issuer keys loaded");
         let _order = self.store.lock().unwrap_or_else(|p| p.into_inner());
         self.keys.store(Arc::new(set));
@@ -169,12 +181,6 @@ impl RemoteJwks {
             Ok(()) => true,
             Err(e) => {
                 self.failures.fetch_add(1, Ordering::Relaxed);
-                crate::metrics::metrics()
-                    .jwks_fetch_failures
-                    .get_or_create(&crate::metrics::IssuerLabel {
-                        issuer: self.issuer.clone(),
-                    })
-                    .inc();
                 tracing::warn!(issuer = %self.issuer, error = %e, "key set fetch failed; keeping the last good keys");
                 false
             }

@@ -8,6 +8,8 @@
 //!   started from a config text or through [`GatewayBuilder`] (clock, shared
 //!   [`Fixture`], an upstream it owns); [`replica`]: replicas of one fixture
 //!   behind one public URL.
+//! - [`configmap`]: a folder updated the way Kubernetes updates a
+//!   ConfigMap / Secret volume (an atomic `..data` symlink swap).
 //! - [`fixture`]: a temporary folder with a fresh PKI and an issuer key
 //!   with its JWKS file; [`config`]: config text and its placeholders.
 //! - [`process`]: the `dpop-gateway` binary as a child process
@@ -16,7 +18,9 @@
 //!   WebSocket echo, [`websocket`]).
 //! - [`auth_server`]: a fake HTTPS authorization server (JWKS, metadata,
 //!   introspection) whose answers and availability a test changes.
-//! - [`redis_server`]: a `redis-server` child on an ephemeral port.
+//! - [`redis_server`]: a `redis-server` child on an ephemeral port;
+//!   [`prometheus`]: a `prometheus` child scraping the gateway, and the
+//!   gateway's `/metrics` read sample by sample.
 //! - [`python`]: Python programs (the MCP SDK's server and client) run by
 //!   the virtual environment `scripts/python-env.sh` makes.
 //!
@@ -44,6 +48,7 @@ pub mod challenge;
 pub mod check;
 pub mod client;
 pub mod config;
+pub mod configmap;
 pub mod conn;
 pub mod fixture;
 pub mod form;
@@ -51,6 +56,7 @@ pub mod gateway;
 pub mod jose;
 pub mod keys;
 pub mod process;
+pub mod prometheus;
 pub mod python;
 pub mod redis_server;
 pub mod replica;

@@ -7,7 +7,7 @@
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -145,10 +145,24 @@ impl GatewayProcess {
     /// temporary directory, starts the binary and waits for its
     /// `dpop-gateway listening` log line to learn the bound addresses.
     pub async fn start(config: &str) -> GatewayProcess {
+        Self::start_with(config, |dir, text| {
+            let path = dir.join("gateway.toml");
+            std::fs::write(&path, text).unwrap();
+            path
+        })
+        .await
+    }
+
+    /// As [`GatewayProcess::start`], with the config laid out by `layout`:
+    /// it gets the temporary directory (holding the PKI) and the filled
+    /// config text, writes what it likes and returns the path to run.
+    pub async fn start_with(
+        config: &str,
+        layout: impl FnOnce(&Path, &str) -> PathBuf,
+    ) -> GatewayProcess {
         let dir = tempfile::tempdir().unwrap();
         let (pki, files) = write_pki(dir.path());
-        let config_path = dir.path().join("gateway.toml");
-        std::fs::write(&config_path, fill(config, &files, dir.path())).unwrap();
+        let config_path = layout(dir.path(), &fill(config, &files, dir.path()));
         let mut child = bin_command()
             .arg("--log-format")
             .arg("json")
@@ -281,13 +295,31 @@ impl GatewayProcess {
     }
 
     pub fn sigterm(&self) {
+        self.signal("TERM");
+    }
+
+    pub fn sighup(&self) {
+        self.signal("HUP");
+    }
+
+    /// `kill -NAME PID`.
+    fn signal(&self, name: &str) {
         let ok = Command::new("kill")
-            .arg("-TERM")
+            .arg(format!("-{name}"))
             .arg(self.pid().to_string())
             .status()
             .map(|s| s.success())
             .unwrap_or(false);
-        assert!(ok, "kill -TERM {} failed", self.pid());
+        assert!(ok, "kill -{name} {} failed", self.pid());
+    }
+
+    /// The JSON log lines whose `message` is `message`.
+    pub fn logged(&self, message: &str) -> Vec<serde_json::Value> {
+        self.stderr_lines()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["fields"]["message"] == message || v["message"] == message)
+            .collect()
     }
 
     /// Waits for the process to exit; `None` on timeout.

@@ -160,6 +160,8 @@ pub struct RedisServer {
     args: Vec<String>,
     /// `--requirepass`: [`RedisServer::cmd`] authenticates with it.
     password: Option<String>,
+    /// `--tls-port`, beside the plain port the tests inspect through.
+    tls_port: Option<u16>,
 }
 
 impl Drop for RedisServer {
@@ -184,15 +186,41 @@ impl RedisServer {
     }
 
     fn start_with(password: Option<&str>) -> RedisServer {
+        Self::start_configured(|server| {
+            if let Some(password) = password {
+                server.args = vec!["--requirepass".into(), password.into()];
+                server.password = Some(password.into());
+            }
+        })
+    }
+
+    /// A server that also speaks TLS on a second port ([`RedisServer::tls_url`])
+    /// with `cert`/`key`; clients need no certificate of their own. The plain
+    /// port stays for the tests' own inspection.
+    /// With `password`, it also requires `AUTH`.
+    pub fn start_tls(cert: &Path, key: &Path, ca: &Path, password: Option<&str>) -> RedisServer {
+        Self::start_configured(|server| {
+            let tls_port = unused_port().port();
+            server.tls_port = Some(tls_port);
+            server.args = tls_args(tls_port, cert, key, ca);
+            if let Some(password) = password {
+                server
+                    .args
+                    .extend(["--requirepass".into(), password.into()]);
+                server.password = Some(password.into());
+            }
+        })
+    }
+
+    /// Starts a server prepared by `prepare` (arguments, password) on a
+    /// fresh port, retrying on another port when the first was taken.
+    pub fn start_configured(prepare: impl Fn(&mut RedisServer)) -> RedisServer {
         // Another process may grab the released port before redis binds it:
         // then redis exits at once, and we try another port.
         let mut last = String::new();
         for _ in 0..5 {
             let mut server = Self::reserve();
-            if let Some(password) = password {
-                server.args = vec!["--requirepass".into(), password.into()];
-                server.password = Some(password.into());
-            }
+            prepare(&mut server);
             match server.try_start() {
                 Ok(()) => return server,
                 Err(e) => last = e,
@@ -210,7 +238,18 @@ impl RedisServer {
             child: None,
             args: Vec::new(),
             password: None,
+            tls_port: None,
         }
+    }
+
+    /// `rediss://127.0.0.1:TLS_PORT/0` of a server from [`RedisServer::start_tls`].
+    pub fn tls_url(&self) -> String {
+        let port = self.tls_port.expect("not started with TLS");
+        format!("rediss://127.0.0.1:{port}/0")
+    }
+
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
     }
 
     pub fn port(&self) -> u16 {
@@ -356,14 +395,17 @@ impl RedisServer {
     /// One command (after `AUTH` when the server requires a password);
     /// panics on a transport error.
     pub fn cmd(&self, args: &[&str]) -> Resp {
-        let replies = match &self.password {
-            Some(pw) => commands(self.port, &[&["AUTH", pw], args]),
-            None => commands(self.port, &[args]),
+        self.try_cmd(args)
+            .unwrap_or_else(|e| panic!("redis {args:?} on port {}: {e}", self.port))
+    }
+
+    /// As [`RedisServer::cmd`], with transport errors returned.
+    pub fn try_cmd(&self, args: &[&str]) -> std::io::Result<Resp> {
+        let mut replies = match &self.password {
+            Some(pw) => commands(self.port, &[&["AUTH", pw], args])?,
+            None => commands(self.port, &[args])?,
         };
-        match replies {
-            Ok(mut replies) => replies.pop().expect("one reply per command"),
-            Err(e) => panic!("redis {args:?} on port {}: {e}", self.port),
-        }
+        replies.pop().ok_or_else(|| bad("no reply".to_string()))
     }
 
     /// Every key matching `pattern` (`SCAN` until the cursor returns to 0).
@@ -400,5 +442,196 @@ impl RedisServer {
     /// `GET key` as text (`None` when absent).
     pub fn get(&self, key: &str) -> Option<String> {
         self.cmd(&["GET", key]).text()
+    }
+}
+
+/// `redis-server` arguments for TLS on `tls_port` with a server certificate,
+/// and no client certificates required.
+pub fn tls_args(tls_port: u16, cert: &Path, key: &Path, ca: &Path) -> Vec<String> {
+    vec![
+        "--tls-port".into(),
+        tls_port.to_string(),
+        "--tls-cert-file".into(),
+        cert.display().to_string(),
+        "--tls-key-file".into(),
+        key.display().to_string(),
+        "--tls-ca-cert-file".into(),
+        ca.display().to_string(),
+        "--tls-auth-clients".into(),
+        "no".into(),
+    ]
+}
+
+/// How long a new cluster may take to agree that every slot is served.
+pub const CLUSTER_BOUND: Duration = Duration::from_secs(30);
+
+/// A Redis Cluster of real `redis-server` nodes on loopback, each a
+/// primary (no replicas), joined with `redis-cli --cluster create`. Every
+/// node keeps its keys in an append-only file fsynced on every write, so a
+/// node killed and restarted comes back with its keys and its slots.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// `n` primaries; `extra` arguments go to every node. With
+    /// `cluster-require-full-coverage no`, the slots of live nodes stay
+    /// served while another is down, so a test can tell them apart.
+    pub fn start(n: usize) -> RedisCluster {
+        Self::start_with(n, None, None)
+    }
+
+    /// As [`RedisCluster::start`], with clients, the cluster bus and
+    /// `redis-cli` on TLS (`tls-cluster yes`) with `(cert, key, ca)`, and
+    /// `password` required of clients and between nodes, as managed
+    /// clusters run; each node keeps its plain port for the tests' own
+    /// inspection.
+    pub fn start_tls(n: usize, cert: &Path, key: &Path, ca: &Path, password: &str) -> RedisCluster {
+        Self::start_with(n, Some((cert, key, ca)), Some(password))
+    }
+
+    fn start_with(
+        n: usize,
+        tls: Option<(&Path, &Path, &Path)>,
+        password: Option<&str>,
+    ) -> RedisCluster {
+        let nodes: Vec<RedisServer> = (0..n)
+            .map(|_| {
+                RedisServer::start_configured(|server| {
+                    if let Some((cert, key, ca)) = tls {
+                        let tls_port = unused_port().port();
+                        server.tls_port = Some(tls_port);
+                        server.args = tls_args(tls_port, cert, key, ca);
+                        server.args.extend(
+                            ["--tls-cluster", "yes", "--tls-replication", "yes"].map(String::from),
+                        );
+                    }
+                    if let Some(password) = password {
+                        server.password = Some(password.into());
+                        server.args.extend(
+                            ["--requirepass", password, "--masterauth", password].map(String::from),
+                        );
+                    }
+                    server.args.extend(
+                        [
+                            "--cluster-enabled",
+                            "yes",
+                            "--cluster-config-file",
+                            "nodes.conf",
+                            "--cluster-node-timeout",
+                            "2000",
+                            "--cluster-require-full-coverage",
+                            "no",
+                            "--appendonly",
+                            "yes",
+                            "--appendfsync",
+                            "always",
+                            "--cluster-port",
+                        ]
+                        .iter()
+                        .map(|a| a.to_string())
+                        .chain([unused_port().port().to_string()]),
+                    );
+                })
+            })
+            .collect();
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.tls_port.unwrap_or(n.port())))
+            .collect();
+        let mut cli = Command::new("redis-cli");
+        if let Some((_, _, ca)) = tls {
+            cli.arg("--tls").arg("--cacert").arg(ca);
+        }
+        if let Some(password) = password {
+            cli.args(["-a", password, "--no-auth-warning"]);
+        }
+        let out = cli
+            .arg("--cluster")
+            .arg("create")
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run redis-cli (package redis-tools)");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let cluster = RedisCluster { nodes };
+        cluster.wait_ok(CLUSTER_BOUND);
+        cluster
+    }
+
+    /// `redis://127.0.0.1:PORT` of node `i` (`rediss://` and its TLS port
+    /// for a TLS cluster): a seed.
+    pub fn seed(&self, i: usize) -> String {
+        match self.nodes[i].tls_port {
+            Some(port) => format!("rediss://127.0.0.1:{port}"),
+            None => format!("redis://127.0.0.1:{}", self.nodes[i].port()),
+        }
+    }
+
+    /// Waits (bounded) until every running node says `cluster_state:ok`
+    /// and knows every slot.
+    pub fn wait_ok(&self, bound: Duration) {
+        let deadline = Instant::now() + bound;
+        loop {
+            let ok = self.nodes.iter().all(|n| {
+                matches!(n.try_cmd(&["CLUSTER", "INFO"]), Ok(r)
+                    if r.text().is_some_and(|t| t.contains("cluster_state:ok")
+                        && t.contains("cluster_slots_assigned:16384")))
+            });
+            if ok {
+                return;
+            }
+            assert!(Instant::now() < deadline, "cluster not ok within {bound:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The index of the node that owns `key`'s slot (`CLUSTER KEYSLOT`,
+    /// then `CLUSTER SLOTS`, both asked of a running node).
+    pub fn owner_of(&self, key: &str) -> usize {
+        let ask = self
+            .nodes
+            .iter()
+            .find(|n| pings(n.port()))
+            .expect("no node answers");
+        let slot = ask
+            .cmd(&["CLUSTER", "KEYSLOT", key])
+            .int()
+            .expect("KEYSLOT");
+        let Resp::Array(Some(ranges)) = ask.cmd(&["CLUSTER", "SLOTS"]) else {
+            panic!("unexpected CLUSTER SLOTS reply")
+        };
+        for range in ranges {
+            let Resp::Array(Some(parts)) = range else {
+                panic!("unexpected slot range")
+            };
+            let (first, last) = (parts[0].int().unwrap(), parts[1].int().unwrap());
+            if (first..=last).contains(&slot) {
+                let Resp::Array(Some(node)) = &parts[2] else {
+                    panic!("unexpected node entry")
+                };
+                let port = node[1].int().unwrap();
+                return self
+                    .nodes
+                    .iter()
+                    .position(|n| {
+                        i64::from(n.port()) == port
+                            || n.tls_port.is_some_and(|t| i64::from(t) == port)
+                    })
+                    .expect("owner is one of ours");
+            }
+        }
+        panic!("slot {slot} has no owner")
+    }
+
+    /// How many keys match `pattern` on each node.
+    pub fn keys_per_node(&self, pattern: &str) -> Vec<usize> {
+        self.nodes.iter().map(|n| n.scan(pattern).len()).collect()
     }
 }

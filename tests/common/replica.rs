@@ -15,9 +15,10 @@ use serde_json::Value;
 
 use super::body::empty;
 use super::client::Answer;
-use super::config::{AUDIENCE, ISSUER, TLS_TABLE};
+use super::config::{fill, write_pki, AUDIENCE, ISSUER, TLS_TABLE};
 use super::fixture::Fixture;
 use super::gateway::{ClockMode, TestGateway, REQUEST_BOUND};
+use super::process::{run_bin, BinOutput};
 use super::upstream::Upstream;
 
 /// The client-visible origin of every replica.
@@ -60,6 +61,25 @@ pub fn binary_config(fx: &Fixture, replay: &str, upstream: &str) -> String {
          [[issuers]]\nissuer = \"{ISSUER}\"\naudiences = [\"{AUDIENCE}\"]\njwks_file = \"{jwks}\"\n\n\
          [[routes]]\nname = \"api\"\npath_prefix = \"/\"\nupstream = \"{upstream}\"\nauth = \"dpop\"\n",
         jwks = fx.path("as.jwks.json").display(),
+    )
+}
+
+/// Runs `dpop-gateway check` on a config in `dir` (which gets its own PKI)
+/// whose `[replay]` table is `replay`, with the fixture's issuer and one
+/// route.
+pub fn check_replay(fx: &Fixture, dir: &std::path::Path, replay: &str) -> BinOutput {
+    let (_pki, files) = write_pki(dir);
+    let path = dir.join("gateway.toml");
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n{TLS_TABLE}\n[replay]\n{replay}\n\
+         [[issuers]]\nissuer = \"{ISSUER}\"\naudiences = [\"{AUDIENCE}\"]\njwks_file = \"{jwks}\"\n\n\
+         [[routes]]\nname = \"api\"\npath_prefix = \"/\"\nupstream = \"http://127.0.0.1:9\"\nauth = \"dpop\"\n",
+        jwks = fx.path("as.jwks.json").display(),
+    );
+    std::fs::write(&path, fill(&text, &files, dir)).unwrap();
+    run_bin(
+        ["check".as_ref(), "--config".as_ref(), path.as_os_str()],
+        std::time::Duration::from_secs(20),
     )
 }
 

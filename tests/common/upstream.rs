@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{HeaderName, CONTENT_TYPE};
 use http::uri::Uri;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, Version};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -136,6 +136,20 @@ impl Drop for Upstream {
 impl Upstream {
     pub async fn echo() -> Upstream {
         Self::start(Behaviour::Echo).await
+    }
+
+    /// An upstream that answers `101` (`Upgrade: websocket`) to anything:
+    /// a protocol error for a request that asked for no upgrade.
+    pub async fn switching() -> Upstream {
+        Self::start(Behaviour::Respond(Arc::new(|_| {
+            Response::builder()
+                .status(StatusCode::SWITCHING_PROTOCOLS)
+                .header("connection", "upgrade")
+                .header("upgrade", "websocket")
+                .body(Bytes::new())
+                .unwrap()
+        })))
+        .await
     }
 
     pub async fn start(behaviour: Behaviour) -> Upstream {

@@ -178,3 +178,45 @@ fn helpers() {
     assert_eq!(expected(&["a"]), "expected `a`");
     assert_eq!(expected(&["a", "b"]), "expected one of `a`, `b`");
 }
+
+#[test]
+fn drain_timeout_and_watch_config_are_typed_and_ranged() {
+    let text = format!("{SERVER}drain_timeout_secs = \"x\"\nwatch_config = \"yes\"\n{ROUTE}");
+    assert_eq!(
+        places(&text),
+        vec![
+            place("server.drain_timeout_secs", 3),
+            place("server.watch_config", 4)
+        ]
+    );
+    let text = format!("{SERVER}drain_timeout_secs = 3601\n{ROUTE}");
+    let found = problems(&text);
+    assert_eq!(places(&text), vec![place("server.drain_timeout_secs", 3)]);
+    assert!(found[0].2.contains("between 0 and 3600"), "{found:?}");
+    let text = format!("{SERVER}drain_timeout_secs = 0\nwatch_config = true\n{ROUTE}");
+    let config = Config::from_toml(&text, std::path::Path::new("/")).unwrap();
+    assert_eq!(config.server.drain_timeout, std::time::Duration::ZERO);
+    assert!(config.server.watch_config);
+    let config = Config::from_toml(&format!("{SERVER}{ROUTE}"), std::path::Path::new("/")).unwrap();
+    assert_eq!(config.server.drain_timeout.as_secs(), 30);
+    assert!(!config.server.watch_config);
+}
+
+#[test]
+fn every_named_file_is_listed_once_resolved_against_the_base() {
+    let text = "[server]\nlisten = \"127.0.0.1:0\"\n[server.tls]\ncert = \"tls/c.pem\"\nkey = \"/abs/k.pem\"\n[dpop]\nnonce = \"required\"\nnonce_secret_file = \"s/nonce\"\n[[issuers]]\nissuer = \"https://as\"\njwks_file = \"as.jwks.json\"\nca_file = \"tls/c.pem\"\n[[routes]]\nname = \"a\"\npath_prefix = \"/\"\nupstream = \"https://127.0.0.1:1\"\nupstream_ca_file = \"up.pem\"\n";
+    let (raw, _) = read(text).unwrap();
+    let files =
+        crate::config::validate::named_files(&raw.unwrap(), std::path::Path::new("/etc/gw"));
+    let want: Vec<std::path::PathBuf> = [
+        "/etc/gw/tls/c.pem",
+        "/abs/k.pem",
+        "/etc/gw/s/nonce",
+        "/etc/gw/as.jwks.json",
+        "/etc/gw/up.pem",
+    ]
+    .iter()
+    .map(Into::into)
+    .collect();
+    assert_eq!(files, want);
+}
