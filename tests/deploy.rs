@@ -254,7 +254,8 @@ fn check_gateway_container(at: &str, container: &Value, spec: &Value) {
         ["run", "--config", "/etc/dpop-gateway/config.toml"],
         "{at}"
     );
-    // /etc/dpop-gateway is a ConfigMap; every other volume it mounts is a Secret.
+    // /etc/dpop-gateway is a ConfigMap; every other volume it mounts is a
+    // Secret (or a projection of Secrets).
     let volumes = spec["volumes"].as_array().unwrap();
     let source = |name: &str| {
         volumes
@@ -272,7 +273,14 @@ fn check_gateway_container(at: &str, container: &Value, spec: &Value) {
                 "{at}: config from {volume}"
             );
         } else {
-            assert!(volume["secret"].is_object(), "{at}: {mount} from {volume}");
+            // A Secret, or a projection of Secrets only.
+            let projected_secrets = volume["projected"]["sources"]
+                .as_array()
+                .is_some_and(|s| !s.is_empty() && s.iter().all(|s| s["secret"].is_object()));
+            assert!(
+                volume["secret"].is_object() || projected_secrets,
+                "{at}: {mount} from {volume}"
+            );
             secrets += 1;
         }
     }
