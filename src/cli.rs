@@ -126,6 +126,24 @@ pub enum Command {
         #[arg(long, default_value_t = 300)]
         ttl: i64,
     },
+    /// Print a shell completion script (bash, zsh or fish) on stdout.
+    ///
+    /// bash: `dpop-gateway completions bash > /etc/bash_completion.d/dpop-gateway`;
+    /// zsh: into a directory of $fpath as `_dpop-gateway`; fish: into
+    /// ~/.config/fish/completions/dpop-gateway.fish. The Debian package installs all three.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+}
+
+/// The shells `completions` writes scripts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 /// Algorithms `keygen` can generate.

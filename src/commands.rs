@@ -1,12 +1,15 @@
 //! `keygen`, `thumbprint`, `proof` and `token`: the tools an operator uses to
-//! test a deployment with curl. Output goes to stdout; errors to stderr with
-//! exit 1 (a key that cannot be read or used).
+//! test a deployment with curl, and `completions`, the shell completion
+//! scripts clap_complete writes from the CLI definition. Output goes to
+//! stdout; errors to stderr with exit 1 (a key that cannot be read or used).
 
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::cli::KeyAlg;
+use clap::CommandFactory;
+
+use crate::cli::{Cli, CompletionShell, KeyAlg};
 use crate::jose::{sign::thumbprint_of_key, SigningKey};
 use crate::mint::{self, ProofSpec, TokenSpec};
 
@@ -120,5 +123,20 @@ pub fn token(issuer_key: &Path, spec: &TokenSpec) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => fail("token", e),
+    }
+}
+
+/// `completions SHELL`: the completion script for `shell`, on stdout.
+pub fn completions(shell: CompletionShell) -> ExitCode {
+    let generator = match shell {
+        CompletionShell::Bash => clap_complete::Shell::Bash,
+        CompletionShell::Zsh => clap_complete::Shell::Zsh,
+        CompletionShell::Fish => clap_complete::Shell::Fish,
+    };
+    let mut script = Vec::new();
+    clap_complete::generate(generator, &mut Cli::command(), "dpop-gateway", &mut script);
+    match std::io::stdout().write_all(&script) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail("cannot write the completion script", e),
     }
 }

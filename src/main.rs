@@ -25,6 +25,7 @@ fn main() -> ExitCode {
             commands::keygen(alg, out.as_deref(), jwks.as_deref())
         }
         Command::Thumbprint { key } => commands::thumbprint(&key),
+        Command::Completions { shell } => commands::completions(shell),
         Command::Proof {
             key,
             method,
