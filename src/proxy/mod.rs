@@ -30,6 +30,7 @@
 pub mod body;
 mod error;
 mod headers;
+mod limits;
 pub mod metadata;
 pub mod respond;
 mod upgrade;
@@ -79,6 +80,7 @@ pub struct Pipeline {
     public_url: Option<PublicUrl>,
     trusted_proxies: Vec<IpNet>,
     upstream_timeout: Duration,
+    limits: crate::config::Limits,
 }
 
 /// Why a pipeline could not be built from a (valid) config.
@@ -128,6 +130,7 @@ impl Pipeline {
             public_url: config.server.public_url.clone(),
             trusted_proxies: config.server.trusted_proxies.clone(),
             upstream_timeout: config.server.upstream_timeout,
+            limits: config.limits,
         })
     }
 
@@ -217,6 +220,9 @@ impl Pipeline {
         B: Body<Data = bytes::Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
+        // 0. limits: what the head may hold, before anything reads it
+        limits::check_head(&self.limits, req.headers())?;
+
         // 1. route, on the one reading of host and path (crate::target)
         let default_port = if conn.scheme == Scheme::HTTPS {
             443
@@ -248,6 +254,7 @@ impl Pipeline {
                 path: target.path.clone(),
             })?;
         outcome.route = Some(route.name.as_str());
+        limits::check_declared_body(route.max_body_bytes, req.headers())?;
 
         // 2. auth
         let view = RequestView {
@@ -318,6 +325,11 @@ impl Pipeline {
                     return Err(GatewayError::UpstreamConnect {
                         upstream: upstream_name(),
                         reason: error_chain(&e),
+                    })
+                }
+                Ok(Err(e)) if limits::body_over_limit(&e) => {
+                    return Err(GatewayError::BodyTooLarge {
+                        limit: route.max_body_bytes.unwrap_or(0),
                     })
                 }
                 Ok(Err(e)) => {
@@ -428,7 +440,14 @@ impl Pipeline {
         let upstream_host = HeaderValue::from_str(route.upstream.authority.as_str())
             .map_err(|_| GatewayError::BadRequest("invalid upstream authority"))?;
         h.insert(HOST, upstream_host);
-        Ok(Request::from_parts(parts, body::boxed(body)))
+        let body = match route.max_body_bytes {
+            Some(max) => body::boxed(http_body_util::Limited::new(
+                body,
+                usize::try_from(max).unwrap_or(usize::MAX),
+            )),
+            None => body::boxed(body),
+        };
+        Ok(Request::from_parts(parts, body))
     }
 }
 

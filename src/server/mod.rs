@@ -179,6 +179,7 @@ impl Gateway {
                 header_read_timeout: config.server.header_read_timeout,
                 idle_timeout: config.server.idle_timeout,
                 drain_timeout: DRAIN_TIMEOUT,
+                limits: config.limits,
             },
             max_connections: config.server.max_connections,
         })
