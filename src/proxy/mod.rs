@@ -1,5 +1,8 @@
 //! The request pipeline. Phases, in order, and why:
 //!
+//! 0. **limits**: `[limits]` on the head (field count, `DPoP` and
+//!    `Authorization` lengths; 431) before anything parses it, and after
+//!    routing a route's `max_body_bytes` (413).
 //! 1. **route**: read the request target once ([`crate::target`]: a host or
 //!    path that a lenient upstream could read differently is refused, 400),
 //!    then canonical host + path → route (404 otherwise). Cheap and
