@@ -8,7 +8,7 @@
 //! - An HTTP/1.1 request with no `Host`, two `Host` lines or an invalid one
 //!   gets 400 and reaches nothing; spellings of a protected host (case, port,
 //!   trailing dot) are held to its route; an absolute-form authority decides
-//!   the route; on HTTP/2 `:authority` decides, and a `Host` that disagrees
+//!   the route and a Host naming another origin gets 400; on HTTP/2 `:authority` decides, and a `Host` that disagrees
 //!   with it gets 400.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -206,18 +206,26 @@ async fn spellings_of_a_protected_host_are_held_to_its_route() {
         let a = raw(&gw, &head("/x", &[&format!("Host: {host}")])).await;
         a.assert_gateway_error(401, "invalid_request");
     }
-    // Absolute form: its authority decides, whatever the Host line says.
+    // Absolute form: its authority decides, and a Host line naming another
+    // origin gets 400 (a reader ignoring the absolute form would route by it).
     let a = raw(
         &gw,
-        &head("https://Admin.Internal./x", &["Host: public.example"]),
+        &head("https://Admin.Internal./x", &["Host: admin.internal"]),
     )
     .await;
     a.assert_gateway_error(401, "invalid_request");
+    for (target, host) in [
+        ("https://Admin.Internal./x", "Host: public.example"),
+        ("https://public.example/x", "Host: admin.internal"),
+    ] {
+        let a = raw(&gw, &head(target, &[host])).await;
+        a.assert_gateway_error(400, "invalid_request");
+    }
     assert_eq!(up.count(), 0, "{:?}", up.requests());
 
     let a = raw(
         &gw,
-        &head("https://public.example/x", &["Host: admin.internal"]),
+        &head("https://public.example/x", &["Host: Public.Example"]),
     )
     .await;
     assert_eq!(a.status.as_u16(), 200, "{}", a.text());

@@ -10,6 +10,7 @@
 
 mod error;
 mod issuers;
+mod limits;
 mod policy;
 pub(crate) mod raw;
 mod shape;
@@ -45,6 +46,13 @@ pub mod defaults {
     pub const JWKS_REFRESH_SECS: u64 = 300;
     pub const INTROSPECTION_CACHE_SECS: u64 = 300;
     pub const LEEWAY_SECS: u64 = 30;
+    pub const MAX_HEADER_BYTES: u64 = 64 * 1024;
+    pub const MAX_HEADER_COUNT: u64 = 100;
+    pub const MAX_DPOP_BYTES: u64 = 8 * 1024;
+    pub const MAX_AUTHORIZATION_BYTES: u64 = 16 * 1024;
+    pub const H2_MAX_CONCURRENT_STREAMS: u64 = 100;
+    pub const H2_MAX_PENDING_RESET_STREAMS: u64 = 20;
+    pub const H2_MAX_LOCAL_ERROR_RESET_STREAMS: u64 = 1024;
 }
 
 /// The whole, validated configuration.
@@ -65,6 +73,30 @@ pub struct Config {
     /// and CA files), resolved against the config's folder, in the order of
     /// the file: what `watch_config` watches besides the config itself.
     pub files: Vec<PathBuf>,
+    pub limits: Limits,
+}
+
+/// `[limits]`: how much one client may make the gateway read and hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// A request head: HTTP/1.1 read buffer (request line and headers; 431
+    /// beyond it), HTTP/2 `SETTINGS_MAX_HEADER_LIST_SIZE`.
+    pub max_header_bytes: usize,
+    /// Header fields of one request (431 beyond it).
+    pub max_header_count: usize,
+    /// Length of the `DPoP` header value (431 beyond it).
+    pub max_dpop_bytes: usize,
+    /// Length of the `Authorization` header value (431 beyond it).
+    pub max_authorization_bytes: usize,
+    /// HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS`.
+    pub h2_max_concurrent_streams: u32,
+    /// Streams a client may open and reset before the gateway accepted them
+    /// (CVE-2023-44487, "rapid reset"); beyond it the connection gets
+    /// GOAWAY `ENHANCE_YOUR_CALM`.
+    pub h2_max_pending_reset_streams: usize,
+    /// Streams the gateway may reset for a client's protocol errors on one
+    /// connection before it closes it.
+    pub h2_max_local_error_reset_streams: usize,
 }
 
 /// `[dpop]`: proof policy (RFC 9449 §4.3, §11.1).
@@ -357,6 +389,8 @@ pub struct RouteConfig {
     pub resource_documentation: Option<String>,
     /// RFC 9728 metadata: `scopes_supported` (default: `required_scopes`).
     pub scopes_supported: Vec<String>,
+    /// Longest request body forwarded (413 beyond it); `None`: no limit.
+    pub max_body_bytes: Option<u64>,
 }
 
 /// Where a route forwards to.
@@ -487,6 +521,7 @@ mod example_tests {
             "[admin]",
             "[dpop]",
             "[replay]",
+            "[limits]",
             "[[issuers]]",
             "[[routes]]",
         ] {

@@ -22,6 +22,20 @@ pub struct RawConfig {
     pub issuers: Vec<RawIssuer>,
     #[serde(default)]
     pub routes: Vec<RawRoute>,
+    #[serde(default)]
+    pub limits: RawLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub max_header_bytes: Option<u64>,
+    pub max_header_count: Option<u64>,
+    pub max_dpop_bytes: Option<u64>,
+    pub max_authorization_bytes: Option<u64>,
+    pub h2_max_concurrent_streams: Option<u64>,
+    pub h2_max_pending_reset_streams: Option<u64>,
+    pub h2_max_local_error_reset_streams: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,6 +132,7 @@ pub struct RawRoute {
     pub resource_name: Option<String>,
     pub resource_documentation: Option<String>,
     pub scopes_supported: Option<Vec<String>>,
+    pub max_body_bytes: Option<u64>,
     #[serde(default)]
     pub identity_headers: BTreeMap<String, String>,
 }

@@ -27,6 +27,7 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<ConfigProblem
     let dpop = super::policy::dpop(&raw, base, &mut p);
     let replay = super::policy::replay(&raw, base, &mut p);
     let issuers = super::issuers::issuers(&raw, base, &mut p);
+    let limits = super::limits::limits(&raw.limits, &mut p);
     let mut routes = Vec::with_capacity(raw.routes.len());
     let mut names = HashSet::new();
     let mut matches = HashSet::new();
@@ -80,6 +81,7 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<ConfigProblem
             issuers,
             routes,
             files: named_files(&raw, base),
+            limits,
         }),
         _ => Err(p.0),
     }
@@ -255,6 +257,9 @@ fn route(r: &RawRoute, key: &str, base: &Path, p: &mut Problems) -> Option<Route
             Err(_) => p.push(hkey, format!("{header:?} is not a valid header name")),
         }
     }
+    if r.max_body_bytes == Some(0) {
+        p.push(format!("{key}.max_body_bytes"), "must be at least 1");
+    }
     Some(RouteConfig {
         name: r.name.clone(),
         host,
@@ -269,6 +274,7 @@ fn route(r: &RawRoute, key: &str, base: &Path, p: &mut Problems) -> Option<Route
         resource_name: r.resource_name.clone(),
         resource_documentation: r.resource_documentation.clone(),
         scopes_supported,
+        max_body_bytes: r.max_body_bytes,
     })
 }
 

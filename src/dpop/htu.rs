@@ -160,12 +160,18 @@ fn normalise_authority(authority: &str, default_port: u16) -> Result<String, Htu
         if host.is_empty() || !valid {
             return Err(HtuError::InvalidHost);
         }
-        // One trailing dot names the same host (interface "Hosts").
-        let host = host
+        // One trailing dot names the same host (interface "Hosts"), after
+        // decoding (`%2E` is a dot); an empty label (`a..b`, `a..`) is no
+        // host, so that the normal form is a fixed point.
+        let decoded = normalise_percent(host, true)?;
+        let host = decoded
             .strip_suffix('.')
             .filter(|h| !h.is_empty())
-            .unwrap_or(host);
-        (normalise_percent(host, true)?, port)
+            .unwrap_or(&decoded);
+        if host.split('.').any(str::is_empty) {
+            return Err(HtuError::InvalidHost);
+        }
+        (host.to_owned(), port)
     };
     match port {
         None | Some("") => Ok(host),
@@ -304,6 +310,26 @@ mod tests {
         // One trailing dot is the same host, as for routing.
         assert_eq!(norm("https://RS.example.:443/a"), "https://rs.example/a");
         assert_eq!(norm("https://ex%2fmple.com/"), "https://ex%2Fmple.com/");
+        assert_eq!(norm("https://rs.example%2E/a"), "https://rs.example/a");
+    }
+
+    /// Found by the htu_routing fuzz target: `example..` normalised to
+    /// `example.`, which normalised again to `example`.
+    #[test]
+    fn empty_host_labels_are_refused_so_normalising_is_idempotent() {
+        for bad in [
+            "HTTPS://Server.Example../euEsr/./b/../c?q#f",
+            "https://a..b/",
+            "https://.a/",
+            "https://./",
+            "https://a.%2E/",
+        ] {
+            assert!(Htu::parse(bad).is_err(), "{bad}");
+        }
+        for ok in ["https://Server.Example./x", "https://a.b.c:8443/./y"] {
+            let once = Htu::parse(ok).unwrap();
+            assert_eq!(Htu::parse(once.as_str()).unwrap(), once, "{ok}");
+        }
     }
 
     #[test]

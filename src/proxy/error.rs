@@ -20,6 +20,12 @@ pub enum GatewayError {
     /// The request cannot be turned into an upstream request (client: 400).
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    /// A `[limits]` bound on the request head was passed (client: 431).
+    #[error("request head over a limit: {0}")]
+    HeadTooLarge(&'static str),
+    /// The body is longer than the route's `max_body_bytes` (client: 413).
+    #[error("request body over the route's limit of {limit} bytes")]
+    BodyTooLarge { limit: u64 },
     /// A gateway bug or inconsistent state (ours: 500).
     #[error("internal error: {0}")]
     Internal(&'static str),

@@ -1,5 +1,8 @@
 //! The request pipeline. Phases, in order, and why:
 //!
+//! 0. **limits**: `[limits]` on the head (field count, `DPoP` and
+//!    `Authorization` lengths; 431) before anything parses it, and after
+//!    routing a route's `max_body_bytes` (413).
 //! 1. **route**: read the request target once ([`crate::target`]: a host or
 //!    path that a lenient upstream could read differently is refused, 400),
 //!    then canonical host + path → route (404 otherwise). Cheap and
@@ -30,6 +33,7 @@
 pub mod body;
 mod error;
 mod headers;
+mod limits;
 pub mod metadata;
 pub mod respond;
 mod upgrade;
@@ -85,6 +89,7 @@ pub struct Pipeline {
     /// requests no route took (route `-`).
     route_metrics: HashMap<Arc<str>, RouteMetrics>,
     unrouted: RouteMetrics,
+    limits: crate::config::Limits,
 }
 
 /// Why a pipeline could not be built from a (valid) config.
@@ -143,6 +148,7 @@ impl Pipeline {
             public_url: config.server.public_url.clone(),
             trusted_proxies: config.server.trusted_proxies.clone(),
             upstream_timeout: config.server.upstream_timeout,
+            limits: config.limits,
         })
     }
 
@@ -225,6 +231,9 @@ impl Pipeline {
         B: Body<Data = bytes::Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
+        // 0. limits: what the head may hold, before anything reads it
+        limits::check_head(&self.limits, req.headers())?;
+
         // 1. route, on the one reading of host and path (crate::target)
         let default_port = if conn.scheme == Scheme::HTTPS {
             443
@@ -262,6 +271,7 @@ impl Pipeline {
             .get(route.name.as_str())
             .unwrap_or(&self.unrouted);
         outcome.metrics = Some(metrics);
+        limits::check_declared_body(route.max_body_bytes, req.headers())?;
 
         // 2. auth
         let view = RequestView {
@@ -339,6 +349,11 @@ impl Pipeline {
                             reason: error_chain(&e),
                         },
                     )
+                }
+                Ok(Err(e)) if limits::body_over_limit(&e) => {
+                    return Err(GatewayError::BodyTooLarge {
+                        limit: route.max_body_bytes.unwrap_or(0),
+                    })
                 }
                 Ok(Err(e)) => {
                     return upstream_failed(
@@ -455,7 +470,14 @@ impl Pipeline {
         let upstream_host = HeaderValue::from_str(route.upstream.authority.as_str())
             .map_err(|_| GatewayError::BadRequest("invalid upstream authority"))?;
         h.insert(HOST, upstream_host);
-        Ok(Request::from_parts(parts, body::boxed(body)))
+        let body = match route.max_body_bytes {
+            Some(max) => body::boxed(http_body_util::Limited::new(
+                body,
+                usize::try_from(max).unwrap_or(usize::MAX),
+            )),
+            None => body::boxed(body),
+        };
+        Ok(Request::from_parts(parts, body))
     }
 }
 

@@ -27,6 +27,16 @@ pub fn classify(err: &GatewayError) -> (StatusCode, &'static str, &'static str) 
         GatewayError::Auth(f) => classify_auth(&f.error),
         GatewayError::Target(e) => (StatusCode::BAD_REQUEST, "invalid_request", e.description()),
         GatewayError::BadRequest(why) => (StatusCode::BAD_REQUEST, "invalid_request", why),
+        GatewayError::HeadTooLarge(why) => (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "invalid_request",
+            why,
+        ),
+        GatewayError::BodyTooLarge { .. } => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            "request body too large",
+        ),
         GatewayError::Internal(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "server_error",

@@ -37,6 +37,8 @@ pub struct ConnSettings {
     pub idle_timeout: Duration,
     /// After the drain signal: how long an upgraded connection may go on.
     pub drain_timeout: Duration,
+    /// `[limits]`: request heads and HTTP/2 streams.
+    pub limits: crate::config::Limits,
 }
 
 /// How often the idle timeout is looked at.
@@ -126,8 +128,20 @@ async fn http<I>(
         // Timed here instead (activity.rs): hyper's timer also runs while a
         // kept-alive connection waits for its next request.
         .header_read_timeout(None)
-        .keep_alive(true);
-    builder.http2().timer(TokioTimer::new());
+        .keep_alive(true)
+        // A head larger than the buffer, or with more fields, gets 431.
+        .max_buf_size(settings.limits.max_header_bytes)
+        .max_headers(settings.limits.max_header_count);
+    let header_list = u32::try_from(settings.limits.max_header_bytes).unwrap_or(u32::MAX);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(header_list)
+        .max_concurrent_streams(settings.limits.h2_max_concurrent_streams)
+        // CVE-2023-44487: streams opened and reset before they were served
+        // count against this; past it, GOAWAY and the connection ends.
+        .max_pending_accept_reset_streams(settings.limits.h2_max_pending_reset_streams)
+        .max_local_error_reset_streams(settings.limits.h2_max_local_error_reset_streams);
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(conn);
 

@@ -188,6 +188,7 @@ impl Gateway {
                 header_read_timeout: config.server.header_read_timeout,
                 idle_timeout: config.server.idle_timeout,
                 drain_timeout: config.server.drain_timeout,
+                limits: config.limits,
             },
             max_connections: config.server.max_connections,
             config_reload,

@@ -9,8 +9,11 @@
 //! RFC 9113 §8.3.1):
 //!
 //! - HTTP/1.1: exactly one valid `Host` line is required, also with an
-//!   absolute-form target, whose authority then decides (RFC 9112 §3.2.2).
-//! - HTTP/1.0: the absolute-form authority, else `Host` if sent (at most one).
+//!   absolute-form target, whose authority then decides (RFC 9112 §3.2.2);
+//!   a `Host` that names another origin than that authority is refused, as
+//!   a reader that ignores the absolute form (many do) would route by it.
+//! - HTTP/1.0: the absolute-form authority, else `Host` if sent (at most one);
+//!   both sent must agree.
 //! - HTTP/2: `:authority`, else `Host`; one of them is required, and a `Host`
 //!   that names another origin than `:authority` is refused.
 
@@ -36,6 +39,8 @@ pub enum TargetError {
     DuplicateHost,
     #[error("Host disagrees with :authority")]
     HostMismatch,
+    #[error("Host disagrees with the absolute-form target")]
+    AbsoluteFormMismatch,
 }
 
 impl TargetError {
@@ -47,6 +52,7 @@ impl TargetError {
             TargetError::MissingHost => "request has no Host",
             TargetError::DuplicateHost => "request has more than one Host",
             TargetError::HostMismatch => "Host disagrees with :authority",
+            TargetError::AbsoluteFormMismatch => "Host disagrees with the absolute-form target",
         }
     }
 }
@@ -103,11 +109,14 @@ fn read_host(
             (None, Some(h)) => Ok(Some(h)),
             (None, None) => Err(TargetError::MissingHost),
         },
-        Version::HTTP_11 => match header {
-            None => Err(TargetError::MissingHost),
-            Some(h) => Ok(Some(authority.unwrap_or(h))),
+        _ => match (authority, header) {
+            (_, None) if version == Version::HTTP_11 => Err(TargetError::MissingHost),
+            (Some(a), Some(h)) if !a.same_origin(&h, default_port) => {
+                Err(TargetError::AbsoluteFormMismatch)
+            }
+            (Some(a), _) => Ok(Some(a)),
+            (None, h) => Ok(h),
         },
-        _ => Ok(authority.or(header)),
     }
 }
 
@@ -144,14 +153,23 @@ mod tests {
             read(v, "/x", &["user@admin"]),
             Err(Host(HostError::UserInfo))
         );
-        // Absolute form: its authority decides, Host must still be there and valid.
+        // Absolute form: its authority decides, Host must still be there,
+        // valid, and name the same origin.
         assert_eq!(
             host_of(read(
                 v,
                 "https://Admin.internal:8443/x",
-                &["public.example"]
+                &["admin.internal.:8443"]
             )),
             Some("admin.internal:8443".into())
+        );
+        assert_eq!(
+            read(v, "https://admin.internal/x", &["public.example"]),
+            Err(AbsoluteFormMismatch)
+        );
+        assert_eq!(
+            read(v, "https://admin.internal:8443/x", &["admin.internal"]),
+            Err(AbsoluteFormMismatch)
         );
         assert_eq!(read(v, "https://admin.internal/x", &[]), Err(MissingHost));
         assert_eq!(
@@ -170,6 +188,14 @@ mod tests {
         assert_eq!(
             read(Version::HTTP_10, "/x", &["a", "a"]),
             Err(TargetError::DuplicateHost)
+        );
+        assert_eq!(
+            host_of(read(Version::HTTP_10, "http://a/x", &[])),
+            Some("a".into())
+        );
+        assert_eq!(
+            read(Version::HTTP_10, "http://a/x", &["b"]),
+            Err(TargetError::AbsoluteFormMismatch)
         );
     }
 

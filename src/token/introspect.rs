@@ -31,7 +31,8 @@ pub const NEGATIVE_CACHE_SECS: i64 = 5;
 /// Most cached verdicts; beyond that, expired ones are dropped first.
 const CACHE_CAP: usize = 100_000;
 
-type Verdict = Result<Arc<TokenClaims>, TokenError>;
+/// An introspection verdict: the token's claims, or why it is refused.
+pub type Verdict = Result<Arc<TokenClaims>, TokenError>;
 
 #[derive(Debug, Clone)]
 struct Cached {
@@ -157,7 +158,7 @@ impl Introspector {
         .await;
         self.fetches.record(answer.is_ok());
         let doc = answer?;
-        let verdict = self.judge(&doc, now);
+        let verdict = self.answer().judge(&doc, now);
         let until = match &verdict {
             Ok(claims) => claims.exp.min(now.saturating_add(self.cache_secs)),
             Err(_) => now.saturating_add(NEGATIVE_CACHE_SECS),
@@ -165,7 +166,26 @@ impl Introspector {
         Ok(Cached { verdict, until })
     }
 
-    fn judge(&self, doc: &Map<String, Value>, now: i64) -> Verdict {
+    fn answer(&self) -> Answer<'_> {
+        Answer {
+            issuer: &self.issuer,
+            audiences: &self.audiences,
+            leeway_secs: self.leeway_secs,
+        }
+    }
+}
+
+/// What an introspection answer is judged against: the issuer it came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Answer<'a> {
+    pub issuer: &'a str,
+    pub audiences: &'a [String],
+    pub leeway_secs: i64,
+}
+
+impl Answer<'_> {
+    /// The verdict of one RFC 7662 answer (a JSON object) at `now`.
+    pub fn judge(&self, doc: &Map<String, Value>, now: i64) -> Verdict {
         if doc.get("active") != Some(&Value::Bool(true)) {
             return Err(TokenError::Inactive);
         }
@@ -220,7 +240,7 @@ impl Introspector {
             Some(_) => return Err(TokenError::ClaimType("token_type")),
         };
         Ok(Arc::new(TokenClaims {
-            iss: self.issuer.clone(),
+            iss: self.issuer.to_string(),
             // No exp: the cache's own limit bounds how long the answer is used.
             exp: exp.unwrap_or(i64::MAX),
             nbf,

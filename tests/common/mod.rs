@@ -25,7 +25,8 @@
 //!   the virtual environment `scripts/python-env.sh` makes.
 //!
 //! Talking to it:
-//! - [`client`]: [`TestClient`] and [`Answer`]; [`conn`]: one request on a
+//! - [`client`]: [`TestClient`] and [`Answer`]; [`h2raw`]: HTTP/2 written frame
+//!   by frame; [`conn`]: one request on a
 //!   raw TLS connection ([`raw_request`]); [`req`]: requests as data, DPoP
 //!   and Bearer requests with fresh proofs; [`body`]: streamed bodies;
 //!   [`websocket`]: RFC 6455 by hand, and an upgrade through the gateway.
@@ -53,6 +54,7 @@ pub mod conn;
 pub mod fixture;
 pub mod form;
 pub mod gateway;
+pub mod h2raw;
 pub mod jose;
 pub mod keys;
 pub mod process;
