@@ -32,6 +32,8 @@ mod tests_claims;
 #[cfg(test)]
 mod tests_keys;
 #[cfg(test)]
+mod tests_properties;
+#[cfg(test)]
 mod tests_structure;
 #[cfg(test)]
 mod tests_vectors;
