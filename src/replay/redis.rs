@@ -292,11 +292,12 @@ impl RedisReplayStore {
 
     async fn probe_cluster(&self, conn: &ClusterConnection) -> Result<(), String> {
         let slots = self.read_slot_map(conn).await?;
-        self.slots.store(Arc::new(slots.clone()));
-        if let Some(gap) = unowned(&slots) {
+        let gap = unowned(&slots);
+        let mut primaries: Vec<String> = slots.iter().map(|r| r.primary.clone()).collect();
+        self.slots.store(Arc::new(slots));
+        if let Some(gap) = gap {
             return Err(format!("redis_cluster {}: {gap}", self.nodes));
         }
-        let mut primaries: Vec<String> = slots.into_iter().map(|r| r.primary).collect();
         primaries.sort();
         primaries.dedup();
         let mut pings = tokio::task::JoinSet::new();
