@@ -114,6 +114,21 @@ pub fn collect_lines<R: Read + Send + 'static>(r: R) -> Arc<Mutex<Vec<String>>> 
     lines
 }
 
+/// `getconf CLK_TCK`: the unit of the CPU times in `/proc/PID/stat`.
+pub fn clock_ticks_per_second() -> u64 {
+    static TCK: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TCK.get_or_init(|| {
+        let out = Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .expect("getconf (libc-bin)");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("CLK_TCK is not a number")
+    })
+}
+
 /// `dpop-gateway --log-format json run --config FILE` as a child process.
 /// Killed (SIGKILL) on drop if still running.
 pub struct GatewayProcess {
@@ -282,6 +297,24 @@ impl GatewayProcess {
             .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap_or_else(|| panic!("no {field} in /proc status"))
+    }
+
+    /// CPU time the process used so far, user and system, all threads
+    /// (`utime` + `stime` of `/proc/PID/stat`, in clock ticks of
+    /// `getconf CLK_TCK`).
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
+            .expect("cannot read /proc/PID/stat");
+        // Fields after the parenthesised command name, from field 3 (state).
+        let after = &stat[stat.rfind(')').expect("no comm in /proc/PID/stat") + 1..];
+        let fields: Vec<u64> = after
+            .split_whitespace()
+            .skip(1)
+            .map(|f| f.parse().unwrap_or(0))
+            .collect();
+        // utime and stime are fields 14 and 15.
+        let ticks = fields[10] + fields[11];
+        Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second() as f64)
     }
 
     /// Resident set size now, KiB.

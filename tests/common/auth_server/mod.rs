@@ -10,7 +10,8 @@
 //!   body; an unknown token answers `{"active": false}`), every call recorded
 //!   with its method, `Authorization`, `Content-Type` and form body;
 //! - counters per path ([`AuthServer::hits`]: every request that reached the
-//!   handler, whatever was answered; [`AuthServer::served`]: answered 200);
+//!   handler, whatever was answered, and [`AuthServer::hit_times`]: when;
+//!   [`AuthServer::served`]: answered 200);
 //! - an availability switch ([`Availability`]): up, 503 to everything,
 //!   connections dropped without an answer, or the listener closed
 //!   (connection refused); going down also closes every open connection so
@@ -26,7 +27,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::Method;
 use rustls_pki_types::pem::PemObject;
@@ -78,6 +79,8 @@ struct State {
     /// token → (status, body).
     tokens: Mutex<HashMap<String, (u16, String)>>,
     hits: Mutex<HashMap<String, usize>>,
+    /// When each of `hits` reached the handler.
+    hit_times: Mutex<HashMap<String, Vec<Instant>>>,
     served: Mutex<HashMap<String, usize>>,
     calls: Mutex<Vec<IntrospectionCall>>,
     availability: watch::Sender<Availability>,
@@ -133,6 +136,7 @@ impl AuthServer {
             docs: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
             hits: Mutex::new(HashMap::new()),
+            hit_times: Mutex::new(HashMap::new()),
             served: Mutex::new(HashMap::new()),
             calls: Mutex::new(Vec::new()),
             availability: watch::Sender::new(Availability::Up),
@@ -231,6 +235,18 @@ impl AuthServer {
             .get(path)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// When each request for `path` reached the handler, oldest first (as
+    /// many as [`AuthServer::hits`]).
+    pub fn hit_times(&self, path: &str) -> Vec<Instant> {
+        self.state
+            .hit_times
+            .lock()
+            .unwrap()
+            .get(path)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Requests for `path` answered with 200.

@@ -129,6 +129,12 @@ async fn handle(
         Err(_) => return Err(DropConnection),
     };
     bump(&st.hits, &path);
+    st.hit_times
+        .lock()
+        .unwrap()
+        .entry(path.clone())
+        .or_default()
+        .push(std::time::Instant::now());
     st.changed.notify_waiters();
     let delay = *st.delay.lock().unwrap();
     if !delay.is_zero() {
