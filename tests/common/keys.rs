@@ -52,6 +52,21 @@ pub fn rsa1024() -> &'static RsaPrivateKey {
     KEY.get_or_init(|| RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 1024).unwrap())
 }
 
+/// The 8192-bit RSA key of `tests/fixtures/jose/rsa8192.private.jwk.json`
+/// (generating one takes far too long in a test), read once per binary.
+/// `ring` cannot sign with it: sign by hand ([`ps256_by_hand`]).
+pub fn rsa8192() -> &'static RsaPrivateKey {
+    static KEY: OnceLock<RsaPrivateKey> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let jwk: Value =
+            serde_json::from_str(include_str!("../fixtures/jose/rsa8192.private.jwk.json"))
+                .unwrap();
+        let int = |m: &str| BigUint::from_bytes_be(&unb64(jwk[m].as_str().unwrap()));
+        let primes = vec![int("p"), int("q")];
+        RsaPrivateKey::from_components(int("n"), int("e"), int("d"), primes).unwrap()
+    })
+}
+
 /// The public JWK of an RSA key, members written by hand.
 pub fn rsa_jwk(key: &RsaPrivateKey) -> Value {
     json!({
