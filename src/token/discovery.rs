@@ -122,4 +122,13 @@ mod tests {
         assert!(parse(remote, "https://as", false, 16).is_err());
         assert!(parse(remote, "https://as", true, 16).is_ok());
     }
+
+    #[test]
+    fn nesting_is_bounded_by_max_json_depth() {
+        // Depth 3: the document, "mtls_endpoint_aliases", its array.
+        let doc = br#"{"issuer":"https://as","mtls_endpoint_aliases":{"x":["y"]}}"#;
+        assert!(parse(doc, "https://as", false, 3).is_ok());
+        let err = parse(doc, "https://as", false, 2).unwrap_err();
+        assert!(err.contains("nested deeper than 2"), "{err}");
+    }
 }
