@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{fill, run_bin, write_pki, BinOutput, TLS_TABLE};
@@ -20,6 +20,15 @@ type Problem = (String, Option<usize>, String);
 /// `check` on it; asserts exit 2 and nothing on stdout, and returns every
 /// problem printed.
 fn check(text: &str) -> Vec<Problem> {
+    let (out, path, _dir) = run_check(text);
+    let result = (out.code(), out.stdout.as_str());
+    assert_eq!(result, (Some(2), ""), "stderr: {}", out.stderr);
+    parse(&out, &path)
+}
+
+/// Writes `text` as [`check`] does and runs `check` on it: its output, the
+/// config's path, and the folder that holds it.
+fn run_check(text: &str) -> (BinOutput, PathBuf, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let (_pki, files) = write_pki(dir.path());
     let path = dir.path().join("gateway.toml");
@@ -28,9 +37,7 @@ fn check(text: &str) -> Vec<Problem> {
         ["check".as_ref(), "--config".as_ref(), path.as_os_str()],
         BOUND,
     );
-    let result = (out.code(), out.stdout.as_str());
-    assert_eq!(result, (Some(2), ""), "stderr: {}", out.stderr);
-    parse(&out, &path)
+    (out, path, dir)
 }
 
 /// `FILE: key (line N): message` or `FILE: key: message`, one per line.
@@ -195,4 +202,63 @@ fn a_syntax_error_is_named_with_its_line() {
         "{found:?}"
     );
     assert!(found[0].0.starts_with("server"), "{found:?}");
+}
+
+/// The JOSE parser limits: each key's range, its edges accepted, one past
+/// either edge a problem at `limits.<key>`; absent, the documented default.
+#[test]
+fn parser_limits_have_ranges_and_defaults() {
+    let limits = |jwk: u64, rsa: u64, depth: u64| {
+        one_route(&format!(
+            "{}[limits]\nmax_jwk_bytes = {jwk}\nmax_rsa_modulus_bits = {rsa}\nmax_json_depth = {depth}\n",
+            server("")
+        ))
+    };
+    for (jwk, rsa, depth) in [(2048, 2048, 4), (65536, 8192, 127)] {
+        let (out, _, _dir) = run_check(&limits(jwk, rsa, depth));
+        let result = (out.code(), out.stdout.as_str());
+        assert_eq!(result, (Some(0), "ok\n"), "{}", out.stderr);
+    }
+    for (jwk, rsa, depth) in [(2047, 2047, 3), (65537, 8193, 128)] {
+        let text = limits(jwk, rsa, depth);
+        let found = check(&text);
+        assert_eq!(
+            places(&found),
+            vec![
+                (
+                    "limits.max_jwk_bytes",
+                    Some(line_of(&text, "max_jwk_bytes"))
+                ),
+                (
+                    "limits.max_rsa_modulus_bits",
+                    Some(line_of(&text, "max_rsa_modulus_bits"))
+                ),
+                (
+                    "limits.max_json_depth",
+                    Some(line_of(&text, "max_json_depth"))
+                ),
+            ],
+            "{found:?}"
+        );
+        for ((_, _, message), range) in
+            found
+                .iter()
+                .zip(["2048 and 65536", "2048 and 8192", "4 and 127"])
+        {
+            assert_eq!(message, &format!("must be between {range}"));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_pki, files) = write_pki(dir.path());
+    let text = fill(&one_route(&server("")), &files, dir.path());
+    let config = dpop_gateway::config::Config::from_toml(&text, dir.path()).unwrap();
+    let parser = config.limits.parser;
+    assert_eq!(
+        (
+            parser.max_jwk_bytes,
+            parser.max_rsa_bits,
+            parser.max_json_depth
+        ),
+        (8192, 4096, 16)
+    );
 }

@@ -3,16 +3,28 @@
 //! for the head, 413 for the body) and the upstream receives nothing of it;
 //! HTTP/2 advertises its limits and ends a connection that opens and resets
 //! streams in a loop (CVE-2023-44487) after bounded work; `check` names a
-//! value out of range by its key.
+//! value out of range by its key. The JOSE parser limits (`max_jwk_bytes`,
+//! `max_rsa_modulus_bits`, `max_json_depth`) at their edges through real
+//! gateways: proofs and tokens just past them are refused and never reach
+//! the upstream, those at them are forwarded; an issuer key past them is
+//! skipped while the issuer's other keys keep working.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
 use std::time::{Duration, Instant};
 
+use common::asserts::{assert_invalid_proof, assert_invalid_token};
 use common::h2raw::{self, frame, H2Raw, StreamEnd};
+use common::jose::{b64, jkt_of, Proof};
 use common::req::{raw_h1, send, Req, Via};
-use common::{route_with, run_bin, write_pki, Behaviour, TestGateway, Upstream, TLS_TABLE};
+use common::{keys, tokens};
+use common::{
+    route_with, run_bin, system_now, write_pki, Answer, Behaviour, ClockMode, Fixture, TestGateway,
+    Upstream, TLS_TABLE,
+};
+use dpop_gateway::jose::SigningKey;
+use serde_json::{json, Map, Value};
 
 /// GOAWAY error code for a peer that generates excessive load.
 const ENHANCE_YOUR_CALM: u32 = 0xb;
@@ -286,4 +298,221 @@ fn check_names_a_limit_out_of_range() {
         );
     }
     assert_eq!(out.stderr.lines().count(), 3, "{}", out.stderr);
+}
+
+/// A DPoP config trusting the fixture's issuer, with `limits` (a `[limits]`
+/// body) and one `dpop` route to `upstream`.
+fn limits_config(limits: &str, upstream: &str) -> String {
+    let route = route_with("api", "/", upstream, "auth = \"dpop\"");
+    common::dpop_config(&format!("[limits]\n{limits}\n{route}"))
+}
+
+/// A gateway on `fixture` running [`limits_config`] with an echo upstream.
+async fn dpop_gateway(limits: &str, fixture: &Fixture) -> TestGateway {
+    let up = Upstream::echo().await;
+    TestGateway::builder(&limits_config(limits, &up.url()))
+        .fixture(fixture)
+        .clock(ClockMode::Manual(system_now()))
+        .upstream(up)
+        .start()
+        .await
+}
+
+/// Reloads `gw` (from [`dpop_gateway`]) with other `limits`.
+fn reload_limits(gw: &TestGateway, limits: &str) {
+    gw.reload_text(&limits_config(limits, &gw.upstream().url()));
+}
+
+async fn get(gw: &TestGateway, token: &str, proof: &str) -> Answer {
+    send(gw, Via::H1, &Req::get("/api").dpop(token, proof))
+        .await
+        .unwrap()
+}
+
+/// 401 `invalid_dpop_proof` whose description names the `[limits]` key,
+/// and nothing forwarded yet.
+fn assert_proof_refused_for(ans: &Answer, key: &str, gw: &TestGateway) {
+    assert_invalid_proof(ans);
+    let description = ans.json()["error_description"].as_str().map(str::to_owned);
+    assert!(
+        description.is_some_and(|d| d.contains(key)),
+        "{}",
+        ans.text()
+    );
+    assert_eq!(gw.upstream().count(), 0);
+}
+
+/// A proof for `GET /api` whose `jwk` is the public half of the RSA-8192
+/// fixture key, signed PS256 by hand, and a token bound to that key.
+fn rsa8192_request(gw: &TestGateway, carrier: &SigningKey) -> (String, String) {
+    let key = keys::rsa8192();
+    let jwk = keys::rsa_jwk(key);
+    let token = gw.token(Some(&jkt_of(&jwk)), None);
+    let proof = Proof::new(carrier, "GET", &gw.htu("/api"), Some(&token), gw.now())
+        .header("alg", json!("PS256"))
+        .header("jwk", jwk);
+    let input = proof.signing_input();
+    let signature = keys::ps256_by_hand(key, input.as_bytes());
+    (token, format!("{input}.{}", b64(signature)))
+}
+
+#[tokio::test]
+async fn rsa_modulus_limit_refuses_proof_keys_before_signature_work() {
+    let fixture = Fixture::new();
+    let carrier = keys::es256();
+    let gw = dpop_gateway("", &fixture).await;
+    let (token, proof) = rsa8192_request(&gw, &carrier);
+    let ans = get(&gw, &token, &proof).await;
+    assert_proof_refused_for(&ans, "max_rsa_modulus_bits", &gw);
+
+    // The same kind of request once a reload set max_rsa_modulus_bits = 8192.
+    reload_limits(&gw, "max_rsa_modulus_bits = 8192");
+    let (token, proof) = rsa8192_request(&gw, &carrier);
+    let ans = get(&gw, &token, &proof).await;
+    assert_eq!(ans.status, 200, "{}", ans.text());
+    assert_eq!(gw.upstream().count(), 1);
+}
+
+/// [`dpop_gateway`]'s JWK size, counted by hand as the README defines it,
+/// for a JWK of string members only: one for the object, then each member
+/// name and value.
+fn jwk_size(jwk: &Map<String, Value>) -> usize {
+    1 + jwk
+        .iter()
+        .map(|(k, v)| k.len() + v.as_str().unwrap().len())
+        .sum::<usize>()
+}
+
+#[tokio::test]
+async fn jwk_size_limit_is_exact() {
+    let fixture = Fixture::new();
+    let gw = dpop_gateway("max_jwk_bytes = 2048", &fixture).await;
+    let key = keys::es256();
+    let token = gw.token(Some(&key.jkt().to_string()), None);
+    // An extra member ("pad") sized so that the JWK is `size` bytes.
+    let proof_of = |size: usize| {
+        let base = Proof::new(&key, "GET", &gw.htu("/api"), Some(&token), gw.now());
+        let bare = jwk_size(base.jwk().as_object().unwrap());
+        let proof = base.jwk_member("pad", json!("p".repeat(size - bare - 3)));
+        assert_eq!(jwk_size(proof.jwk().as_object().unwrap()), size);
+        proof.sign()
+    };
+    let ans = get(&gw, &token, &proof_of(2049)).await;
+    assert_proof_refused_for(&ans, "max_jwk_bytes", &gw);
+    let ans = get(&gw, &token, &proof_of(2048)).await;
+    assert_eq!(ans.status, 200, "{}", ans.text());
+    assert_eq!(gw.upstream().count(), 1);
+}
+
+/// A value `levels` containers deep: arrays inside arrays around a number.
+fn nested(levels: usize) -> Value {
+    (0..levels).fold(json!(1), |inner, _| json!([inner]))
+}
+
+#[tokio::test]
+async fn json_depth_limit_applies_to_proof_and_token_claims() {
+    let fixture = Fixture::new();
+    let gw = dpop_gateway("max_json_depth = 6", &fixture).await;
+    let up = gw.upstream();
+    let key = keys::es256();
+    let jkt = key.jkt().to_string();
+    let token = gw.token(Some(&jkt), None);
+    // The claims object is depth 1; an extra claim of 5 arrays makes 6.
+    let proof = |levels: usize, token: &str| {
+        Proof::new(&key, "GET", &gw.htu("/api"), Some(token), gw.now())
+            .claim("x-extra", nested(levels))
+            .sign()
+    };
+    let ans = get(&gw, &token, &proof(6, &token)).await;
+    assert_proof_refused_for(&ans, "max_json_depth", &gw);
+    let ans = get(&gw, &token, &proof(5, &token)).await;
+    assert_eq!(ans.status, 200, "{}", ans.text());
+    assert_eq!(up.count(), 1);
+
+    // The access token's claims, signed by the fixture's issuer.
+    let token_with = |levels: usize| {
+        let mut claims = tokens::token_claims(Some(&jkt), gw.now());
+        claims.insert("x-extra".into(), nested(levels));
+        tokens::sign_token(
+            &fixture.issuer,
+            &tokens::token_header(&fixture.issuer),
+            &claims,
+        )
+    };
+    let deep = token_with(6);
+    let ans = get(&gw, &deep, &proof(1, &deep)).await;
+    assert_invalid_token(&ans);
+    assert_eq!(up.count(), 1);
+    let at_limit = token_with(5);
+    let ans = get(&gw, &at_limit, &proof(1, &at_limit)).await;
+    assert_eq!(ans.status, 200, "{}", ans.text());
+    assert_eq!(up.count(), 2);
+}
+
+/// An access token signed PS256 by hand with the RSA-8192 fixture key.
+fn token_signed_by_rsa8192(kid: &str, jkt: &str, now: i64) -> String {
+    let header = json!({"typ": "at+jwt", "alg": "PS256", "kid": kid});
+    let claims = Value::Object(tokens::token_claims(Some(jkt), now));
+    let input = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
+    let signature = keys::ps256_by_hand(keys::rsa8192(), input.as_bytes());
+    format!("{input}.{}", b64(signature))
+}
+
+#[tokio::test]
+async fn issuer_key_over_the_rsa_limit_is_skipped_and_the_others_work() {
+    let fixture = Fixture::new();
+    let mut big = keys::rsa_jwk(keys::rsa8192());
+    big["kid"] = json!("big");
+    big["alg"] = json!("PS256");
+    let mut set = keys::jwks(&[&fixture.issuer]);
+    set["keys"].as_array_mut().unwrap().push(big);
+    fixture.write("as.jwks.json", set.to_string().as_bytes());
+
+    // `check` says which key it leaves out, and still says ok.
+    let text = common::fill(
+        &limits_config("", "http://127.0.0.1:9"),
+        &fixture.files,
+        fixture.dir.path(),
+    );
+    let path = fixture.write("gateway.toml", text.as_bytes());
+    let out = run_bin(
+        ["check".as_ref(), "--config".as_ref(), path.as_os_str()],
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        (out.code(), out.stdout.as_str()),
+        (Some(0), "ok\n"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.starts_with("warning: issuers[0].jwks_file: keys[1]")
+                && l.contains("kid \"big\"")
+                && l.contains("8192 bits, the limit (max_rsa_modulus_bits) is 4096")),
+        "{}",
+        out.stderr
+    );
+
+    let gw = dpop_gateway("", &fixture).await;
+    let client = keys::es256();
+    let jkt = client.jkt().to_string();
+    let proof =
+        |token: &str| Proof::new(&client, "GET", &gw.htu("/api"), Some(token), gw.now()).sign();
+    let refused = token_signed_by_rsa8192("big", &jkt, gw.now());
+    let ans = get(&gw, &refused, &proof(&refused)).await;
+    assert_invalid_token(&ans);
+    assert_eq!(gw.upstream().count(), 0);
+    let good = gw.token(Some(&jkt), None);
+    let ans = get(&gw, &good, &proof(&good)).await;
+    assert_eq!(ans.status, 200, "{}", ans.text());
+    assert_eq!(gw.upstream().count(), 1);
+
+    // Reloaded with 8192 bits, the key set is read again and the key verifies.
+    reload_limits(&gw, "max_rsa_modulus_bits = 8192");
+    let accepted = token_signed_by_rsa8192("big", &jkt, gw.now());
+    let ans = get(&gw, &accepted, &proof(&accepted)).await;
+    assert_eq!(ans.status, 200, "{}", ans.text());
+    assert_eq!(gw.upstream().count(), 2);
 }

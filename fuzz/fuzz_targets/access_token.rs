@@ -17,7 +17,7 @@ fn issuers() -> &'static [Issuer; 2] {
     static ISSUERS: OnceLock<[Issuer; 2]> = OnceLock::new();
     ISSUERS.get_or_init(|| {
         let make = |profile| {
-            let keys = KeySet::parse(JWKS).expect("example JWKS");
+            let keys = KeySet::parse(JWKS, &Default::default()).expect("example JWKS");
             Issuer::with_keys(
                 "https://as.example.com",
                 vec!["https://api.example.com".into()],
@@ -39,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(token) = std::str::from_utf8(data) else {
         return;
     };
-    let _ = peek_iss(token);
+    let _ = peek_iss(token, dpop_gateway::jose::limits::DEFAULT_MAX_JSON_DEPTH);
     for issuer in issuers() {
         if let Ok(claims) = verify_for(token, issuer, NOW) {
             assert_eq!(claims.iss, issuer.issuer);

@@ -6,7 +6,7 @@ use dpop_gateway::token::introspect::Answer;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(doc) = json::parse_object(data) else {
+    let Ok(doc) = json::parse_object(data, dpop_gateway::jose::limits::DEFAULT_MAX_JSON_DEPTH) else {
         return;
     };
     let audiences = vec!["https://api.example.com".to_string()];

@@ -2,14 +2,15 @@
 //! key and its RFC 7638 thumbprint, which must not depend on member order.
 #![no_main]
 
-use dpop_gateway::jose::{json, PublicJwk};
+use dpop_gateway::jose::{json, ParseLimits, PublicJwk};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(value) = json::parse_value(data) else {
+    let limits = ParseLimits::default();
+    let Ok(value) = json::parse_value(data, limits.max_json_depth) else {
         return;
     };
-    let Ok(jwk) = PublicJwk::from_value(&value) else {
+    let Ok(jwk) = PublicJwk::from_value(&value, &limits) else {
         return;
     };
     // The same members in another order are the same key.
@@ -18,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
         for (k, v) in map.iter().rev() {
             reversed.insert(k.clone(), v.clone());
         }
-        let again = PublicJwk::from_map(&reversed).expect("same members, same verdict");
+        let again = PublicJwk::from_map(&reversed, &limits).expect("same members, same verdict");
         assert_eq!(jwk.thumbprint(), again.thumbprint());
     }
     assert_eq!(jwk.thumbprint().as_str().len(), 43);

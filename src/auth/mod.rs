@@ -134,6 +134,7 @@ impl Authenticator {
                 algs: d.algs,
                 max_age_secs: d.max_age_secs,
                 max_skew_secs: d.max_skew_secs,
+                limits: config.limits.parser,
             },
             algs: d.algs.to_string(),
             tokens: TokenValidator::new(issuers),

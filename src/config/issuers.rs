@@ -12,9 +12,14 @@ use super::raw::{RawConfig, RawIssuer};
 use super::validate::resolve;
 use super::{defaults, IntrospectionClient, IssuerConfig, TokenProfile, TokenSource};
 use crate::jose::KeySet;
-use crate::jose::{Alg, AlgSet};
+use crate::jose::{Alg, AlgSet, ParseLimits};
 
-pub(super) fn issuers(raw: &RawConfig, base: &Path, p: &mut Problems) -> Vec<IssuerConfig> {
+pub(super) fn issuers(
+    raw: &RawConfig,
+    base: &Path,
+    limits: ParseLimits,
+    p: &mut Problems,
+) -> Vec<IssuerConfig> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
     for (i, r) in raw.issuers.iter().enumerate() {
@@ -60,7 +65,7 @@ pub(super) fn issuers(raw: &RawConfig, base: &Path, p: &mut Problems) -> Vec<Iss
             );
         }
         let allow_insecure_http = r.allow_insecure_http.unwrap_or(false);
-        let source = token_source(r, &key, base, allow_insecure_http, p);
+        let source = token_source(r, &key, base, allow_insecure_http, &limits, p);
         if let (Some(algs), Some(source), Some(profile)) = (algs, source, profile) {
             out.push(IssuerConfig {
                 issuer: r.issuer.clone(),
@@ -71,6 +76,7 @@ pub(super) fn issuers(raw: &RawConfig, base: &Path, p: &mut Problems) -> Vec<Iss
                 allow_insecure_http,
                 source,
                 ca_file,
+                limits,
             });
         }
     }
@@ -83,6 +89,7 @@ fn token_source(
     key: &str,
     base: &Path,
     allow_insecure_http: bool,
+    limits: &ParseLimits,
     p: &mut Problems,
 ) -> Option<TokenSource> {
     let discovery = r.discovery.unwrap_or(false);
@@ -145,8 +152,9 @@ fn token_source(
     }
     if let Some(file) = r.jwks_file.as_deref() {
         let path = resolve(base, file);
-        p.take(&format!("{key}.jwks_file"), KeySet::load(&path))?;
-        return Some(TokenSource::JwksFile { path });
+        let keys = p.take(&format!("{key}.jwks_file"), KeySet::load(&path, limits))?;
+        let skipped = keys.skipped().to_vec();
+        return Some(TokenSource::JwksFile { path, skipped });
     }
     if let Some(url) = r.jwks_url.as_deref() {
         let url = p.take(&format!("{key}.jwks_url"), as_url(url, allow_insecure_http))?;

@@ -4,6 +4,8 @@
 use super::error::Problems;
 use super::raw::RawLimits;
 use super::{defaults, Limits};
+use crate::jose::limits::{MAX_JSON_DEPTH, MAX_RSA_BITS, MIN_RSA_BITS};
+use crate::jose::ParseLimits;
 
 /// One key: its value or default, checked against `min..=max`.
 fn bounded(p: &mut Problems, key: &str, v: Option<u64>, default: u64, min: u64, max: u64) -> u64 {
@@ -81,6 +83,36 @@ pub(super) fn limits(raw: &RawLimits, p: &mut Problems) -> Limits {
         1,
         100_000,
     );
+    // The smallest setting still fits a bare RSA-8192 JWK (1,379 bytes), so
+    // no max_rsa_modulus_bits contradicts it; the largest is four proofs'
+    // worth (the proof and token parsers stop at 16 KiB).
+    let jwk_bytes = bounded(
+        p,
+        "max_jwk_bytes",
+        raw.max_jwk_bytes,
+        defaults::MAX_JWK_BYTES,
+        2048,
+        64 * 1024,
+    );
+    // `ring` verifies 2048..=8192 bits; below 2048 is never accepted.
+    let rsa_bits = bounded(
+        p,
+        "max_rsa_modulus_bits",
+        raw.max_rsa_modulus_bits,
+        defaults::MAX_RSA_MODULUS_BITS,
+        MIN_RSA_BITS as u64,
+        MAX_RSA_BITS as u64,
+    );
+    // A JWKS entry with an x5c chain is 4 deep ({"keys":[{"x5c":[…]}]}), and
+    // so is Keycloak's resource_access.<client>.roles; serde_json stops at 127.
+    let json_depth = bounded(
+        p,
+        "max_json_depth",
+        raw.max_json_depth,
+        defaults::MAX_JSON_DEPTH,
+        4,
+        MAX_JSON_DEPTH as u64,
+    );
     Limits {
         max_header_bytes: size(header_bytes),
         max_header_count: size(header_count),
@@ -89,6 +121,11 @@ pub(super) fn limits(raw: &RawLimits, p: &mut Problems) -> Limits {
         h2_max_concurrent_streams: u32::try_from(streams).unwrap_or(u32::MAX),
         h2_max_pending_reset_streams: size(pending_resets),
         h2_max_local_error_reset_streams: size(error_resets),
+        parser: ParseLimits {
+            max_jwk_bytes: size(jwk_bytes),
+            max_rsa_bits: size(rsa_bits),
+            max_json_depth: size(json_depth),
+        },
     }
 }
 
@@ -97,5 +134,16 @@ impl Default for Limits {
     fn default() -> Limits {
         let mut p = Problems::default();
         limits(&RawLimits::default(), &mut p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn parser_defaults_are_the_jose_defaults() {
+        assert_eq!(Limits::default().parser, ParseLimits::default());
     }
 }

@@ -26,7 +26,7 @@ use http::HeaderName;
 use http::Uri;
 use ipnet::IpNet;
 
-use crate::jose::AlgSet;
+use crate::jose::{AlgSet, ParseLimits};
 
 pub use error::{ConfigError, ConfigProblem};
 pub use issuers::plain_http_allowed;
@@ -53,6 +53,9 @@ pub mod defaults {
     pub const H2_MAX_CONCURRENT_STREAMS: u64 = 100;
     pub const H2_MAX_PENDING_RESET_STREAMS: u64 = 20;
     pub const H2_MAX_LOCAL_ERROR_RESET_STREAMS: u64 = 1024;
+    pub const MAX_JWK_BYTES: u64 = crate::jose::limits::DEFAULT_MAX_JWK_BYTES as u64;
+    pub const MAX_RSA_MODULUS_BITS: u64 = crate::jose::limits::DEFAULT_MAX_RSA_BITS as u64;
+    pub const MAX_JSON_DEPTH: u64 = crate::jose::limits::DEFAULT_MAX_JSON_DEPTH as u64;
 }
 
 /// The whole, validated configuration.
@@ -97,6 +100,10 @@ pub struct Limits {
     /// Streams the gateway may reset for a client's protocol errors on one
     /// connection before it closes it.
     pub h2_max_local_error_reset_streams: usize,
+    /// `max_jwk_bytes`, `max_rsa_modulus_bits`, `max_json_depth`: what the
+    /// JOSE parsers accept from proofs, tokens, key sets, introspection and
+    /// discovery answers.
+    pub parser: ParseLimits,
 }
 
 /// `[dpop]`: proof policy (RFC 9449 §4.3, §11.1).
@@ -241,6 +248,8 @@ pub struct IssuerConfig {
     pub source: TokenSource,
     /// Extra trust root for the issuer's HTTPS endpoints.
     pub ca_file: Option<PathBuf>,
+    /// `[limits]` for its tokens, key sets and endpoint answers.
+    pub limits: ParseLimits,
 }
 
 /// What a JWT access token must look like (`[[issuers]] profile`).
@@ -261,7 +270,12 @@ pub enum TokenProfile {
 pub enum TokenSource {
     /// JWTs against a local JWKS file (validated here; loaded by the token
     /// layer, re-read on SIGHUP and when it changes).
-    JwksFile { path: PathBuf },
+    JwksFile {
+        path: PathBuf,
+        /// Keys of the file left out for exceeding `[limits]`, as read by
+        /// validation (for `check`'s warnings).
+        skipped: Vec<String>,
+    },
     /// JWTs against a JWKS fetched over HTTPS.
     JwksUrl { url: Uri, refresh_secs: u64 },
     /// Opaque tokens through RFC 7662 introspection.

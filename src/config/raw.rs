@@ -36,6 +36,9 @@ pub struct RawLimits {
     pub h2_max_concurrent_streams: Option<u64>,
     pub h2_max_pending_reset_streams: Option<u64>,
     pub h2_max_local_error_reset_streams: Option<u64>,
+    pub max_jwk_bytes: Option<u64>,
+    pub max_rsa_modulus_bits: Option<u64>,
+    pub max_json_depth: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

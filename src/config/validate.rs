@@ -26,8 +26,8 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<ConfigProblem
     });
     let dpop = super::policy::dpop(&raw, base, &mut p);
     let replay = super::policy::replay(&raw, base, &mut p);
-    let issuers = super::issuers::issuers(&raw, base, &mut p);
     let limits = super::limits::limits(&raw.limits, &mut p);
+    let issuers = super::issuers::issuers(&raw, base, limits.parser, &mut p);
     let mut routes = Vec::with_capacity(raw.routes.len());
     let mut names = HashSet::new();
     let mut matches = HashSet::new();

@@ -1,7 +1,7 @@
 //! Valid but risky settings. `check` prints them (and still says `ok`);
 //! `run` logs them once at start.
 
-use super::{AuthMode, Config};
+use super::{AuthMode, Config, TokenSource};
 
 impl Config {
     /// What an operator should know about this config, one sentence each.
@@ -21,6 +21,14 @@ impl Config {
             ));
         }
         for (i, issuer) in self.issuers.iter().enumerate() {
+            if let TokenSource::JwksFile { skipped, .. } = &issuer.source {
+                for key in skipped {
+                    out.push(format!(
+                        "issuers[{i}].jwks_file: {key}; the key is skipped, tokens it signed \
+                         are refused (raise the limit in [limits] to use it)"
+                    ));
+                }
+            }
             if issuer.allow_insecure_http {
                 out.push(format!(
                     "issuers[{i}] ({:?}) has allow_insecure_http = true: its keys or token \

@@ -5,6 +5,7 @@
 //! the detailed reason for the log. Neither ever contains the whole proof; claim values in
 //! `Display` are clipped to [`MAX_SHOWN`] bytes.
 
+use crate::jose::json::JsonError;
 use crate::jose::{Alg, JwkError, JwsError};
 
 use super::htu::HtuError;
@@ -147,6 +148,10 @@ impl ProofError {
         match self {
             ProofError::TooLong { .. } => "DPoP proof too large",
             ProofError::Malformed(JwsError::Crit) => "DPoP proof has an unsupported crit header",
+            ProofError::Malformed(JwsError::Json {
+                source: JsonError::TooDeep { .. },
+                ..
+            }) => "DPoP proof JSON is nested deeper than max_json_depth",
             ProofError::Malformed(_) => "DPoP proof is not a well-formed JWS",
             ProofError::MissingHeader("typ") | ProofError::BadTyp(_) => {
                 "DPoP proof typ must be dpop+jwt"
@@ -163,6 +168,12 @@ impl ProofError {
             }
             ProofError::BadJwk(JwkError::IncompatibleAlg { .. } | JwkError::AlgMismatch { .. }) => {
                 "DPoP proof alg does not match the jwk"
+            }
+            ProofError::BadJwk(JwkError::TooLarge { .. }) => {
+                "DPoP proof jwk is larger than max_jwk_bytes"
+            }
+            ProofError::BadJwk(JwkError::RsaModulusOverLimit { .. }) => {
+                "DPoP proof jwk RSA modulus has more bits than max_rsa_modulus_bits"
             }
             ProofError::BadJwk(_) => "DPoP proof jwk header missing or invalid",
             ProofError::MissingClaim("ath") => "DPoP proof ath missing",

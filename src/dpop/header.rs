@@ -8,7 +8,7 @@
 use serde_json::{Map, Value};
 
 use super::error::{ProofError, MAX_SHOWN};
-use crate::jose::{clip, Alg, AlgSet, PublicJwk};
+use crate::jose::{clip, Alg, AlgSet, ParseLimits, PublicJwk};
 
 /// `typ` (§4.3 item 4). Policy (rfc9449-checks B4a): the media type `dpop+jwt` in any case,
 /// with or without the `application/` prefix (RFC 7515 §4.1.9); never missing or another type.
@@ -41,14 +41,19 @@ pub(super) fn check_alg(header: &Map<String, Value>, allowed: AlgSet) -> Result<
     }
 }
 
-/// `jwk` (§4.2, §4.3 items 6–7): a JSON object holding a valid public key that fits `alg`.
-pub(super) fn check_jwk(header: &Map<String, Value>, alg: Alg) -> Result<PublicJwk, ProofError> {
+/// `jwk` (§4.2, §4.3 items 6–7): a JSON object holding a valid public key that fits `alg`,
+/// within `limits` (`max_jwk_bytes`, `max_rsa_modulus_bits`).
+pub(super) fn check_jwk(
+    header: &Map<String, Value>,
+    alg: Alg,
+    limits: &ParseLimits,
+) -> Result<PublicJwk, ProofError> {
     let map = match header.get("jwk") {
         None => return Err(ProofError::MissingHeader("jwk")),
         Some(Value::Object(map)) => map,
         Some(_) => return Err(ProofError::JwkNotObject),
     };
-    let jwk = PublicJwk::from_map(map).map_err(ProofError::BadJwk)?;
+    let jwk = PublicJwk::from_map(map, limits).map_err(ProofError::BadJwk)?;
     jwk.check_alg(alg).map_err(ProofError::BadJwk)?;
     Ok(jwk)
 }

@@ -21,7 +21,7 @@ use super::claims::{self, Expect};
 use super::error::ProofError;
 use super::header;
 use super::htu::Htu;
-use crate::jose::{Alg, AlgSet, CompactJws, Jkt, JwsError, PublicJwk};
+use crate::jose::{Alg, AlgSet, CompactJws, Jkt, JwsError, ParseLimits, PublicJwk};
 
 /// Longest accepted proof, checked before decoding (a PS512 proof with an 8192-bit key fits).
 pub const MAX_PROOF_LEN: usize = crate::jose::jws::MAX_COMPACT_LEN;
@@ -35,15 +35,19 @@ pub struct ProofPolicy {
     pub max_age_secs: u64,
     /// How far in the future `iat` may be, in seconds (§11.1); also the leeway for `nbf`.
     pub max_skew_secs: u64,
+    /// `[limits]`: JSON depth of header and claims, size and RSA modulus of the `jwk`.
+    pub limits: ParseLimits,
 }
 
 impl Default for ProofPolicy {
-    /// `ES256 PS256 EdDSA`, 60 s old, 10 s ahead (rfc9449-checks §4 recommended defaults).
+    /// `ES256 PS256 EdDSA`, 60 s old, 10 s ahead (rfc9449-checks §4 recommended defaults),
+    /// the default `[limits]`.
     fn default() -> Self {
         ProofPolicy {
             algs: AlgSet::default_proof(),
             max_age_secs: 60,
             max_skew_secs: 10,
+            limits: ParseLimits::default(),
         }
     }
 }
@@ -88,7 +92,8 @@ pub fn precheck(
     now_unix: i64,
 ) -> Result<UnverifiedProof, ProofError> {
     // The length cap is applied by the parser before anything is decoded.
-    let jws = CompactJws::parse_with_limit(proof, MAX_PROOF_LEN).map_err(|e| match e {
+    let depth = policy.limits.max_json_depth;
+    let jws = CompactJws::parse_with_limit(proof, MAX_PROOF_LEN, depth).map_err(|e| match e {
         JwsError::TooLong { len, max } => ProofError::TooLong { len, max },
         other => ProofError::Malformed(other),
     })?;
@@ -105,7 +110,7 @@ pub fn precheck(
 
     header::check_typ(&header)?;
     let alg = header::check_alg(&header, policy.algs)?;
-    let jwk = header::check_jwk(&header, alg)?;
+    let jwk = header::check_jwk(&header, alg, &policy.limits)?;
 
     let claims = claims::check(
         &payload,

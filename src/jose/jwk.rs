@@ -10,8 +10,10 @@
 //!   the point is on the curve (and not the identity) is checked by `ring` when the signature
 //!   is verified, not at parse time: `ring` has no cheaper public check, so an off-curve key
 //!   fails as [`JwkError::BadSignature`];
-//! * RSA: modulus 2048..=8192 bits after stripping leading zero octets (RFC 7518 §3.3, §3.5;
-//!   the upper bound limits CPU abuse), `e` odd, ≥ 3, at most 4 octets;
+//! * size: at most `max_jwk_bytes` as [`super::limits::jwk_size`] counts it, checked first;
+//! * RSA: modulus at least 2048 bits after stripping leading zero octets (RFC 7518 §3.3, §3.5)
+//!   and at most `max_rsa_modulus_bits` (≤ 8192, `ring`'s bound; the limit bounds the CPU an
+//!   untrusted key can cost), checked before any signature work; `e` odd, ≥ 3, at most 4 octets;
 //! * OKP: `crv` `Ed25519` only, `x` exactly 32 octets (RFC 8037 §2); `X25519`/`X448` are key
 //!   agreement curves and rejected;
 //! * policy (rfc9449-checks §6): `use`, if present, is `sig`; `key_ops`, if present, includes
@@ -28,6 +30,7 @@ use serde_json::{Map, Value};
 
 use super::alg::Alg;
 use super::b64::{self, B64Error};
+use super::limits::{jwk_size, ParseLimits, MAX_RSA_BITS, MIN_RSA_BITS};
 use super::thumbprint::{canonical_json, Jkt};
 
 /// Members that only a private (or symmetric) key has (RFC 7518 §6.2.2, §6.3.2, §6.4).
@@ -65,9 +68,25 @@ pub enum JwkError {
         /// What was wrong.
         source: B64Error,
     },
-    /// The RSA modulus is outside 2048..=8192 bits.
-    #[error("RSA modulus is {0} bits, 2048 to 8192 are accepted")]
+    /// The JWK is larger than `max_jwk_bytes`.
+    #[error("jwk is {size} bytes, the limit (max_jwk_bytes) is {max}")]
+    TooLarge {
+        /// Its size as [`super::limits::jwk_size`] counts it.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The RSA modulus is below 2048 bits.
+    #[error("RSA modulus is {0} bits, at least 2048 are required")]
     RsaModulusSize(usize),
+    /// The RSA modulus is above `max_rsa_modulus_bits`.
+    #[error("RSA modulus is {bits} bits, the limit (max_rsa_modulus_bits) is {max}")]
+    RsaModulusOverLimit {
+        /// The modulus size.
+        bits: usize,
+        /// The limit.
+        max: usize,
+    },
     /// The RSA public exponent is unusable.
     #[error("RSA exponent must be odd, at least 3 and at most 4 octets")]
     RsaExponent,
@@ -106,6 +125,17 @@ pub enum JwkError {
     /// The signature does not verify (or, for EC, the point is not a valid public key).
     #[error("signature does not verify under the jwk")]
     BadSignature,
+}
+
+impl JwkError {
+    /// The key is well-formed but larger than `[limits]` allow: an issuer key set skips such a
+    /// key (with a warning) instead of refusing the whole set.
+    pub fn is_over_limit(&self) -> bool {
+        matches!(
+            self,
+            JwkError::TooLarge { .. } | JwkError::RsaModulusOverLimit { .. }
+        )
+    }
 }
 
 /// The JWK key type (RFC 7518 §6.1, RFC 8037 §2).
@@ -186,15 +216,23 @@ pub struct PublicJwk {
 
 impl PublicJwk {
     /// Parses a JWK given as a JSON value (it must be an object).
-    pub fn from_value(value: &Value) -> Result<PublicJwk, JwkError> {
+    pub fn from_value(value: &Value, limits: &ParseLimits) -> Result<PublicJwk, JwkError> {
         match value {
-            Value::Object(map) => PublicJwk::from_map(map),
+            Value::Object(map) => PublicJwk::from_map(map, limits),
             _ => Err(JwkError::NotAnObject),
         }
     }
 
-    /// Parses and validates the members of a public JWK and computes its thumbprint.
-    pub fn from_map(map: &Map<String, Value>) -> Result<PublicJwk, JwkError> {
+    /// Parses and validates the members of a public JWK within `limits` and computes its
+    /// thumbprint.
+    pub fn from_map(map: &Map<String, Value>, limits: &ParseLimits) -> Result<PublicJwk, JwkError> {
+        let size = jwk_size(map);
+        if size > limits.max_jwk_bytes {
+            return Err(JwkError::TooLarge {
+                size,
+                max: limits.max_jwk_bytes,
+            });
+        }
         if let Some(name) = PRIVATE_MEMBERS.into_iter().find(|m| map.contains_key(*m)) {
             return Err(JwkError::PrivateMember(name));
         }
@@ -203,7 +241,7 @@ impl PublicJwk {
         let alg = optional(map, "alg")?.map(str::to_owned);
         let (material, canonical) = match kty {
             "EC" => parse_ec(map)?,
-            "RSA" => parse_rsa(map)?,
+            "RSA" => parse_rsa(map, limits.max_rsa_bits)?,
             "OKP" => parse_okp(map)?,
             "oct" => return Err(JwkError::SymmetricKey),
             other => return Err(JwkError::UnsupportedKty(super::clip(other, 32))),
@@ -265,13 +303,20 @@ fn parse_ec(map: &Map<String, Value>) -> Result<Parsed, JwkError> {
     Ok((Material::Ec { curve, point }, canonical))
 }
 
-fn parse_rsa(map: &Map<String, Value>) -> Result<Parsed, JwkError> {
+fn parse_rsa(map: &Map<String, Value>, max_bits: usize) -> Result<Parsed, JwkError> {
+    let max_bits = max_bits.min(MAX_RSA_BITS);
     let n_text = required(map, "n")?;
     let e_text = required(map, "e")?;
     let n = strip_leading_zeros(decode_member("n", n_text, None)?);
     let bits = bit_len(&n);
-    if !(2048..=8192).contains(&bits) {
+    if bits < MIN_RSA_BITS {
         return Err(JwkError::RsaModulusSize(bits));
+    }
+    if bits > max_bits {
+        return Err(JwkError::RsaModulusOverLimit {
+            bits,
+            max: max_bits,
+        });
     }
     let e = strip_leading_zeros(decode_member("e", e_text, None)?);
     let odd = e.last().is_some_and(|low| low & 1 == 1);

@@ -9,7 +9,7 @@ use super::jwk::*;
 use super::test_vectors::{value, RSA1024_PUBLIC_JWK};
 
 fn parse(value: Value) -> Result<PublicJwk, JwkError> {
-    PublicJwk::from_value(&value)
+    PublicJwk::from_value(&value, &Default::default())
 }
 
 fn rfc9449_key() -> Value {
@@ -330,4 +330,127 @@ fn rsa_modulus_leading_zero_is_not_counted() {
     assert_eq!(jwk.describe(), "RSA 2048-bit");
     assert_eq!(bit_len(&[0x01, 0xff]), 9);
     assert_eq!(bit_len(&[]), 0);
+}
+
+/// An RSA public JWK whose modulus has exactly `bits` bits (not a real key:
+/// parsing looks at the size and the exponent only).
+fn rsa_of_bits(bits: usize) -> Value {
+    let mut n = vec![0u8; bits.div_ceil(8)];
+    n[0] = 1 << ((bits - 1) % 8);
+    json!({"kty": "RSA", "n": b64::encode(&n), "e": "AQAB"})
+}
+
+#[test]
+fn rsa_modulus_limit_is_configurable_up_to_8192() {
+    use super::limits::ParseLimits;
+    let limits = |max_rsa_bits| ParseLimits {
+        max_rsa_bits,
+        ..ParseLimits::default()
+    };
+    let at = |bits, max| PublicJwk::from_value(&rsa_of_bits(bits), &limits(max));
+    assert_eq!(at(4096, 4096).unwrap().describe(), "RSA 4096-bit");
+    assert_eq!(
+        at(4097, 4096),
+        Err(JwkError::RsaModulusOverLimit {
+            bits: 4097,
+            max: 4096
+        })
+    );
+    assert_eq!(
+        parse(rsa_of_bits(4097)),
+        at(4097, 4096),
+        "the default is 4096"
+    );
+    assert!(at(8192, 8192).is_ok());
+    assert!(at(2048, 2048).is_ok());
+    // Never more than ring verifies, never less than 2048.
+    assert_eq!(
+        at(8193, 100_000),
+        Err(JwkError::RsaModulusOverLimit {
+            bits: 8193,
+            max: 8192
+        })
+    );
+    assert_eq!(at(2047, 2048), Err(JwkError::RsaModulusSize(2047)));
+    let err = at(8192, 4096).unwrap_err();
+    assert!(err.is_over_limit());
+    assert_eq!(
+        err.to_string(),
+        "RSA modulus is 8192 bits, the limit (max_rsa_modulus_bits) is 4096"
+    );
+}
+
+#[test]
+fn jwk_size_limit_is_checked_first_and_exactly() {
+    use super::limits::{jwk_size, ParseLimits};
+    let key = rfc9449_key();
+    let size = jwk_size(key.as_object().unwrap());
+    let limits = |max_jwk_bytes| ParseLimits {
+        max_jwk_bytes,
+        ..ParseLimits::default()
+    };
+    assert!(PublicJwk::from_value(&key, &limits(size)).is_ok());
+    let too_large = JwkError::TooLarge {
+        size,
+        max: size - 1,
+    };
+    assert_eq!(
+        PublicJwk::from_value(&key, &limits(size - 1)),
+        Err(too_large.clone())
+    );
+    assert!(too_large.is_over_limit());
+    // Before any other check: a private key over the limit is "too large".
+    let private = with(&key, "d", json!("x"));
+    assert_eq!(
+        PublicJwk::from_value(&private, &limits(size)),
+        Err(JwkError::TooLarge {
+            size: size + 2,
+            max: size
+        })
+    );
+}
+
+#[test]
+fn key_sets_skip_keys_over_the_limits_and_keep_the_others() {
+    use super::jwks::{JwksError, KeySet};
+    use super::limits::ParseLimits;
+    let limits = ParseLimits::default();
+    let mut ec = rfc9449_key();
+    ec["kid"] = json!("ec");
+    let mut big = rsa_of_bits(6144);
+    big["kid"] = json!("big");
+    let doc = json!({"keys": [ec.clone(), big.clone()]}).to_string();
+    let set = KeySet::parse(doc.as_bytes(), &limits).unwrap();
+    assert_eq!(set.len(), 1);
+    assert_eq!(
+        set.skipped(),
+        ["keys[1] (kid \"big\"): RSA modulus is 6144 bits, the limit (max_rsa_modulus_bits) is 4096"]
+    );
+    let wide = ParseLimits {
+        max_rsa_bits: 8192,
+        ..limits
+    };
+    let set = KeySet::parse(doc.as_bytes(), &wide).unwrap();
+    assert_eq!((set.len(), set.skipped().len()), (2, 0));
+    // Nothing usable left: refused, saying why.
+    let only_big = json!({"keys": [big.clone()]}).to_string();
+    let err = KeySet::parse(only_big.as_bytes(), &limits).unwrap_err();
+    assert!(matches!(&err, JwksError::Empty(s) if s.len() == 1), "{err}");
+    assert!(err.to_string().contains("kid \"big\""), "{err}");
+    // Any other bad key still refuses the whole set.
+    let private = json!({"keys": [ec.clone(), with(&rfc9449_key(), "d", json!("x"))]}).to_string();
+    assert!(matches!(
+        KeySet::parse(private.as_bytes(), &limits),
+        Err(JwksError::Key { index: 1, .. })
+    ));
+    // The document's depth is bounded too ({"keys":[{"x5c":[…]}]} is 4).
+    let mut deep = ec.clone();
+    deep["x5c"] = json!(["AAAA"]);
+    let doc = json!({"keys": [deep]}).to_string();
+    let depth = |max_json_depth| ParseLimits {
+        max_json_depth,
+        ..limits
+    };
+    assert!(KeySet::parse(doc.as_bytes(), &depth(4)).is_ok());
+    assert!(KeySet::parse(doc.as_bytes(), &depth(3)).is_err());
 }

@@ -8,7 +8,8 @@
 //! * each segment strict base64url ([`super::b64`]); the signature non-empty (so `alg: none`
 //!   tokens never parse);
 //! * header and payload are JSON **objects** without duplicate member names
-//!   ([`super::json`], RFC 7515 §5.2 step 3–4, rfc9449-checks B2);
+//!   ([`super::json`], RFC 7515 §5.2 step 3–4, rfc9449-checks B2), nested at most
+//!   `max_depth` deep;
 //! * `crit` present at all is rejected: we implement no extensions, so every critical
 //!   extension, including `b64` (RFC 7797), is unsupported (RFC 7515 §4.1.11 MUST).
 //!
@@ -68,13 +69,19 @@ pub struct CompactJws<'a> {
 }
 
 impl<'a> CompactJws<'a> {
-    /// Parses with the default length cap [`MAX_COMPACT_LEN`].
+    /// Parses with the default length cap [`MAX_COMPACT_LEN`] and the default JSON depth.
     pub fn parse(compact: &'a str) -> Result<CompactJws<'a>, JwsError> {
-        CompactJws::parse_with_limit(compact, MAX_COMPACT_LEN)
+        let depth = super::limits::DEFAULT_MAX_JSON_DEPTH;
+        CompactJws::parse_with_limit(compact, MAX_COMPACT_LEN, depth)
     }
 
-    /// Parses a compact JWS of at most `max_len` bytes.
-    pub fn parse_with_limit(compact: &'a str, max_len: usize) -> Result<CompactJws<'a>, JwsError> {
+    /// Parses a compact JWS of at most `max_len` bytes whose header and payload are nested at
+    /// most `max_depth` deep.
+    pub fn parse_with_limit(
+        compact: &'a str,
+        max_len: usize,
+        max_depth: usize,
+    ) -> Result<CompactJws<'a>, JwsError> {
         if compact.len() > max_len {
             return Err(JwsError::TooLong {
                 len: compact.len(),
@@ -93,11 +100,11 @@ impl<'a> CompactJws<'a> {
                 })
             }
         };
-        let header = decode_object("header", header)?;
+        let header = decode_object("header", header, max_depth)?;
         if header.contains_key("crit") {
             return Err(JwsError::Crit);
         }
-        let payload = decode_object("payload", payload)?;
+        let payload = decode_object("payload", payload, max_depth)?;
         if signature.is_empty() {
             return Err(JwsError::EmptySignature);
         }
@@ -141,9 +148,13 @@ impl<'a> CompactJws<'a> {
     }
 }
 
-fn decode_object(part: &'static str, segment: &str) -> Result<Map<String, Value>, JwsError> {
+fn decode_object(
+    part: &'static str,
+    segment: &str,
+    max_depth: usize,
+) -> Result<Map<String, Value>, JwsError> {
     let bytes = b64::decode(segment).map_err(|_| JwsError::Base64(part))?;
-    json::parse_object(&bytes).map_err(|source| JwsError::Json { part, source })
+    json::parse_object(&bytes, max_depth).map_err(|source| JwsError::Json { part, source })
 }
 
 #[cfg(test)]
@@ -206,7 +217,23 @@ mod tests {
             Err(JwsError::TooLong { .. })
         ));
         let text = jws("{}", "{}", "AQAB");
-        assert!(CompactJws::parse_with_limit(&text, text.len()).is_ok());
-        assert!(CompactJws::parse_with_limit(&text, text.len() - 1).is_err());
+        assert!(CompactJws::parse_with_limit(&text, text.len(), 1).is_ok());
+        assert!(CompactJws::parse_with_limit(&text, text.len() - 1, 1).is_err());
+    }
+
+    #[test]
+    fn depth_applies_to_header_and_payload() {
+        for (header, payload, part) in [
+            (r#"{"a":[[1]]}"#, "{}", "header"),
+            ("{}", r#"{"a":{"b":[2]}}"#, "payload"),
+        ] {
+            let text = jws(header, payload, "AQAB");
+            assert!(CompactJws::parse_with_limit(&text, MAX_COMPACT_LEN, 3).is_ok());
+            let err = CompactJws::parse_with_limit(&text, MAX_COMPACT_LEN, 2).unwrap_err();
+            assert!(
+                matches!(&err, JwsError::Json { part: p, source: JsonError::TooDeep { max: 2 } } if *p == part),
+                "{err}"
+            );
+        }
     }
 }

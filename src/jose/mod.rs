@@ -1,7 +1,10 @@
 //! JOSE primitives for DPoP proofs, access tokens and the CLI.
 //!
 //! * [`b64`]: strict base64url without padding (RFC 7515 §2, RFC 4648 §5).
-//! * [`json`]: JSON objects with duplicate member names rejected (RFC 7515 §5.2, RFC 7519 §4).
+//! * [`json`]: JSON objects with duplicate member names rejected (RFC 7515 §5.2, RFC 7519 §4),
+//!   nested at most `max_json_depth` deep.
+//! * [`limits`]: [`ParseLimits`], the `[limits]` bounds on untrusted JOSE input (JWK size, RSA
+//!   modulus bits, JSON depth).
 //! * [`alg`]: the asymmetric JWS algorithms we verify (RFC 7518 §3, RFC 8037, RFC 9864) and
 //!   allow-lists of them (RFC 9449 §4.3 item 5, §11.6).
 //! * [`jwk`]: public JWKs (RFC 7517, RFC 7518 §6, RFC 8037 §2); `verify.rs` adds signature
@@ -19,6 +22,7 @@ pub mod json;
 pub mod jwk;
 pub mod jwks;
 pub mod jws;
+pub mod limits;
 pub mod sign;
 pub mod thumbprint;
 mod verify;
@@ -32,6 +36,7 @@ pub use alg::{Alg, AlgSet};
 pub use jwk::{JwkError, KeyType, PublicJwk};
 pub use jwks::{JwksError, KeySet};
 pub use jws::{CompactJws, JwsError};
+pub use limits::ParseLimits;
 pub use sign::{KeyError, SigningKey};
 pub use thumbprint::Jkt;
 

@@ -109,7 +109,7 @@ mod tests {
     fn parts(name: &str) -> (PublicJwk, Alg, String, Vec<u8>) {
         let text = compact(name);
         let jws = CompactJws::parse(&text).unwrap();
-        let jwk = PublicJwk::from_value(&jws.header()["jwk"]).unwrap();
+        let jwk = PublicJwk::from_value(&jws.header()["jwk"], &Default::default()).unwrap();
         let alg = Alg::from_jose(jws.header()["alg"].as_str().unwrap()).unwrap();
         (
             jwk,
@@ -181,8 +181,8 @@ mod tests {
 
     #[test]
     fn alg_must_fit_the_key() {
-        let ec = PublicJwk::from_value(&value("rfc9449_key")).unwrap();
-        let rsa = PublicJwk::from_value(&value("rfc7638_rsa_key")).unwrap();
+        let ec = PublicJwk::from_value(&value("rfc9449_key"), &Default::default()).unwrap();
+        let rsa = PublicJwk::from_value(&value("rfc7638_rsa_key"), &Default::default()).unwrap();
         let (ed, _, _, _) = parts("go_dpop_eddsa");
         let (p384, _, _, _) = parts("go_dpop_es384");
         assert!(ec.is_compatible(Alg::Es256));
@@ -222,7 +222,7 @@ mod tests {
         let map = named.as_object_mut().unwrap();
         map.remove("d");
         map.insert("alg".into(), json!("Ed25519"));
-        let named = PublicJwk::from_value(&named).unwrap();
+        let named = PublicJwk::from_value(&named, &Default::default()).unwrap();
         assert_eq!(named.check_alg(Alg::EdDsa), Ok(()));
     }
 }

@@ -23,11 +23,12 @@ pub async fn discover(
     issuer: &str,
     urls: &[Uri],
     allow_insecure_http: bool,
+    max_json_depth: usize,
 ) -> Result<Metadata, String> {
     let mut last_error = String::from("no metadata URL");
     for url in urls {
         match client.get(url).await {
-            Ok(body) => return parse(&body, issuer, allow_insecure_http),
+            Ok(body) => return parse(&body, issuer, allow_insecure_http, max_json_depth),
             Err(e) => last_error = format!("{url}: {e}"),
         }
     }
@@ -36,9 +37,14 @@ pub async fn discover(
 
 /// Parses a metadata document and checks its `issuer`. Its endpoints must be
 /// `https://`, or `http://` where the issuer's config allows it
-/// ([`crate::config::plain_http_allowed`]).
-pub fn parse(body: &[u8], issuer: &str, allow_insecure_http: bool) -> Result<Metadata, String> {
-    let doc = json::parse_object(body).map_err(|e| format!("metadata: {e}"))?;
+/// ([`crate::config::plain_http_allowed`]). Nested at most `max_json_depth` deep.
+pub fn parse(
+    body: &[u8],
+    issuer: &str,
+    allow_insecure_http: bool,
+    max_json_depth: usize,
+) -> Result<Metadata, String> {
+    let doc = json::parse_object(body, max_json_depth).map_err(|e| format!("metadata: {e}"))?;
     match doc.get("issuer").and_then(Value::as_str) {
         Some(i) if i == issuer => {}
         Some(i) => {
@@ -85,14 +91,21 @@ mod tests {
     #[test]
     fn issuer_must_match() {
         let doc = br#"{"issuer":"https://as","jwks_uri":"https://as/jwks","introspection_endpoint":"https://as/i"}"#;
-        let m = parse(doc, "https://as", false).unwrap();
+        let m = parse(doc, "https://as", false, 16).unwrap();
         assert_eq!(m.jwks_uri.unwrap().to_string(), "https://as/jwks");
-        assert!(parse(doc, "https://as/", false).is_err());
-        assert!(parse(br#"{"jwks_uri":"https://as/jwks"}"#, "https://as", false).is_err());
+        assert!(parse(doc, "https://as/", false, 16).is_err());
+        assert!(parse(
+            br#"{"jwks_uri":"https://as/jwks"}"#,
+            "https://as",
+            false,
+            16
+        )
+        .is_err());
         assert!(parse(
             br#"{"issuer":"https://as","jwks_uri":"http://as/jwks"}"#,
             "https://as",
-            false
+            false,
+            16
         )
         .is_err());
     }
@@ -100,13 +113,22 @@ mod tests {
     #[test]
     fn http_endpoints_only_where_allowed() {
         let local = br#"{"issuer":"http://127.0.0.1:8080/realms/r","jwks_uri":"http://127.0.0.1:8080/certs"}"#;
-        let m = parse(local, "http://127.0.0.1:8080/realms/r", false).unwrap();
+        let m = parse(local, "http://127.0.0.1:8080/realms/r", false, 16).unwrap();
         assert_eq!(
             m.jwks_uri.unwrap().to_string(),
             "http://127.0.0.1:8080/certs"
         );
         let remote = br#"{"issuer":"https://as","jwks_uri":"http://as.internal/certs"}"#;
-        assert!(parse(remote, "https://as", false).is_err());
-        assert!(parse(remote, "https://as", true).is_ok());
+        assert!(parse(remote, "https://as", false, 16).is_err());
+        assert!(parse(remote, "https://as", true, 16).is_ok());
+    }
+
+    #[test]
+    fn nesting_is_bounded_by_max_json_depth() {
+        // Depth 3: the document, "mtls_endpoint_aliases", its array.
+        let doc = br#"{"issuer":"https://as","mtls_endpoint_aliases":{"x":["y"]}}"#;
+        assert!(parse(doc, "https://as", false, 3).is_ok());
+        let err = parse(doc, "https://as", false, 2).unwrap_err();
+        assert!(err.contains("nested deeper than 2"), "{err}");
     }
 }

@@ -48,6 +48,7 @@ pub struct Introspector {
     client: HttpClient,
     authorization: HeaderValue,
     cache_secs: i64,
+    max_json_depth: usize,
     cache: DashMap<[u8; 32], Cached>,
     inflight: DashMap<[u8; 32], Arc<tokio::sync::OnceCell<Result<Cached, String>>>>,
     fetches: crate::metrics::KeyFetches,
@@ -71,6 +72,8 @@ pub struct IntrospectorSettings<'a> {
     pub client_id: &'a str,
     pub client_secret: &'a [u8],
     pub cache_secs: u64,
+    /// `[limits] max_json_depth` for the answers.
+    pub max_json_depth: usize,
 }
 
 impl Introspector {
@@ -92,6 +95,7 @@ impl Introspector {
             client: s.client,
             authorization,
             cache_secs: i64::try_from(s.cache_secs).unwrap_or(i64::MAX),
+            max_json_depth: s.max_json_depth,
             cache: DashMap::new(),
             inflight: DashMap::new(),
             fetches: crate::metrics::metrics().key_fetches(s.issuer),
@@ -153,7 +157,8 @@ impl Introspector {
                 .post_form(&url, &self.authorization, form)
                 .await
                 .map_err(|e| format!("introspection {url}: {e}"))?;
-            json::parse_object(&body).map_err(|e| format!("introspection response: {e}"))
+            json::parse_object(&body, self.max_json_depth)
+                .map_err(|e| format!("introspection response: {e}"))
         }
         .await;
         self.fetches.record(answer.is_ok());

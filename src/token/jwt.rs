@@ -27,20 +27,24 @@ use crate::jose::{Alg, CompactJws, Jkt};
 /// Longest token accepted (bytes), checked before any decoding.
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 
-/// The `iss` of something that parses as a JWS with a JSON payload, before
-/// any verification (used only to pick the issuer).
-pub fn peek_iss(token: &str) -> Option<String> {
+/// The `iss` of something that parses as a JWS with a JSON payload nested at
+/// most `max_json_depth` deep, before any verification (used only to pick
+/// the issuer).
+pub fn peek_iss(token: &str, max_json_depth: usize) -> Option<String> {
     if token.len() > MAX_TOKEN_LEN || token.matches('.').count() != 2 {
         return None;
     }
     let payload = token.split('.').nth(1)?;
-    let claims = crate::jose::json::parse_object(&crate::jose::b64::decode(payload).ok()?).ok()?;
+    let payload = crate::jose::b64::decode(payload).ok()?;
+    let claims = crate::jose::json::parse_object(&payload, max_json_depth).ok()?;
     claims.get("iss")?.as_str().map(str::to_owned)
 }
 
 /// Verifies a JWT access token against the configured issuers.
 pub fn verify(token: &str, issuers: &[Issuer], now: i64) -> Result<TokenClaims, TokenError> {
-    let iss = peek_iss(token).ok_or(TokenError::NotJwt)?;
+    let depth = issuers.iter().map(|i| i.limits.max_json_depth).max();
+    let depth = depth.unwrap_or(crate::jose::limits::DEFAULT_MAX_JSON_DEPTH);
+    let iss = peek_iss(token, depth).ok_or(TokenError::NotJwt)?;
     let issuer = issuers
         .iter()
         .find(|i| i.issuer == iss)
@@ -53,7 +57,7 @@ pub fn verify_for(token: &str, issuer: &Issuer, now: i64) -> Result<TokenClaims,
     if token.matches('.').count() != 2 {
         return Err(TokenError::NotJwt);
     }
-    let jws = CompactJws::parse_with_limit(token, MAX_TOKEN_LEN)
+    let jws = CompactJws::parse_with_limit(token, MAX_TOKEN_LEN, issuer.limits.max_json_depth)
         .map_err(|e| TokenError::Malformed(e.to_string()))?;
     let header = jws.header();
     let claims = jws.payload();
@@ -236,7 +240,7 @@ mod tests {
             vec!["https://api.test".into()],
             AlgSet::EMPTY.with(Alg::Es256).with(Alg::EdDsa),
             30,
-            KeySet::parse(jwks.as_bytes()).unwrap(),
+            KeySet::parse(jwks.as_bytes(), &Default::default()).unwrap(),
         )];
         Fixture { as_key, issuers }
     }
@@ -584,7 +588,7 @@ mod tests {
             vec!["https://api.test".into()],
             AlgSet::EMPTY.with(Alg::Es256),
             30,
-            KeySet::parse(jwks.as_bytes()).unwrap(),
+            KeySet::parse(jwks.as_bytes(), &Default::default()).unwrap(),
         )
         .with_profile(TokenProfile::Jwt)]
     }

@@ -34,7 +34,7 @@ pub use crate::jose::{JwksError, KeySet};
 pub use claims::{Binding, TokenClaims};
 
 use crate::config::{IssuerConfig, TokenProfile, TokenSource};
-use crate::jose::AlgSet;
+use crate::jose::{AlgSet, ParseLimits};
 use http::HttpClient;
 use introspect::{Introspector, IntrospectorSettings};
 use remote::{Discovery, Endpoint, RemoteJwks};
@@ -50,6 +50,8 @@ pub struct Issuer {
     pub leeway_secs: u64,
     /// What a JWT access token must look like.
     pub profile: TokenProfile,
+    /// `[limits]` for its tokens and key sets.
+    pub limits: ParseLimits,
     /// The verification keys (empty for an introspection-only issuer, and
     /// until a remote set is first loaded).
     pub keys: Arc<ArcSwap<KeySet>>,
@@ -69,7 +71,7 @@ struct WatchedFile {
 const MAX_JWKS_FILE: u64 = 1024 * 1024;
 
 impl Issuer {
-    /// An issuer with a fixed key set (tests, benches).
+    /// An issuer with a fixed key set and the default `[limits]` (tests, benches).
     pub fn with_keys(
         issuer: &str,
         audiences: Vec<String>,
@@ -83,6 +85,7 @@ impl Issuer {
             algs,
             leeway_secs,
             profile: TokenProfile::Rfc9068,
+            limits: ParseLimits::default(),
             keys: Arc::new(ArcSwap::from_pointee(keys)),
             remote: None,
             introspection: None,
@@ -96,6 +99,12 @@ impl Issuer {
         self
     }
 
+    /// The same issuer with other `[limits]`.
+    pub fn with_limits(mut self, limits: ParseLimits) -> Issuer {
+        self.limits = limits;
+        self
+    }
+
     /// Builds an issuer and starts its background refresh, if any. Must run
     /// inside the tokio runtime when the source is remote.
     pub fn from_config(c: &IssuerConfig) -> Result<Issuer, String> {
@@ -106,16 +115,18 @@ impl Issuer {
             c.leeway_secs,
             KeySet::default(),
         )
-        .with_profile(c.profile);
+        .with_profile(c.profile)
+        .with_limits(c.limits);
         let client = || {
             HttpClient::new(c.ca_file.as_deref()).map_err(|e| format!("issuer {}: {e}", c.issuer))
         };
         match &c.source {
-            TokenSource::JwksFile { path } => {
+            TokenSource::JwksFile { path, .. } => {
                 let failed = |e: &dyn std::fmt::Display| format!("issuer {}: {e}", c.issuer);
                 let bytes = std::fs::read(path)
                     .map_err(|e| failed(&format!("cannot read {}: {e}", path.display())))?;
-                let keys = KeySet::parse(&bytes).map_err(|e| failed(&e))?;
+                let keys = KeySet::parse(&bytes, &c.limits).map_err(|e| failed(&e))?;
+                warn_skipped(&c.issuer, &keys);
                 issuer.keys.store(Arc::new(keys));
                 issuer.file = Some(WatchedFile {
                     path: path.clone(),
@@ -150,6 +161,7 @@ impl Issuer {
                     metadata_urls,
                     c.allow_insecure_http,
                     http.clone(),
+                    c.limits.max_json_depth,
                 ));
                 match creds {
                     Some(creds) => {
@@ -199,8 +211,9 @@ impl Issuer {
             return;
         }
         *seen = Some(digest);
-        match KeySet::parse(&bytes) {
+        match KeySet::parse(&bytes, &self.limits) {
             Ok(keys) => {
+                warn_skipped(&self.issuer, &keys);
                 tracing::info!(issuer = %self.issuer, keys = keys.len(), "jwks_file changed; keys reloaded");
                 self.keys.store(Arc::new(keys));
             }
@@ -219,6 +232,13 @@ impl Issuer {
     }
 }
 
+/// Logs each key of `keys` left out for exceeding `[limits]`.
+fn warn_skipped(issuer: &str, keys: &KeySet) {
+    for key in keys.skipped() {
+        tracing::warn!(issuer = %issuer, key = %key, "issuer key skipped: it exceeds [limits]");
+    }
+}
+
 fn remote_jwks(
     c: &IssuerConfig,
     endpoint: Endpoint,
@@ -232,6 +252,7 @@ fn remote_jwks(
         client,
         keys.clone(),
         Duration::from_secs(refresh_secs),
+        c.limits,
     ));
     remote.spawn_refresher();
     remote
@@ -252,6 +273,7 @@ fn introspector(
         client_id: &creds.client_id,
         client_secret: &creds.secret.0,
         cache_secs: creds.cache_secs,
+        max_json_depth: c.limits.max_json_depth,
     })
 }
 
@@ -324,6 +346,9 @@ const CACHE_CAP: usize = 100_000;
 #[derive(Debug)]
 pub struct TokenValidator {
     issuers: Vec<Issuer>,
+    /// `[limits] max_json_depth` for reading a token's `iss` before its
+    /// issuer is known (every issuer of one config has the same limits).
+    json_depth: usize,
     cache: DashMap<[u8; 32], CachedJwt>,
 }
 
@@ -338,8 +363,14 @@ struct CachedJwt {
 
 impl TokenValidator {
     pub fn new(issuers: Vec<Issuer>) -> TokenValidator {
+        let json_depth = issuers
+            .iter()
+            .map(|i| i.limits.max_json_depth)
+            .max()
+            .unwrap_or(ParseLimits::default().max_json_depth);
         TokenValidator {
             issuers,
+            json_depth,
             cache: DashMap::new(),
         }
     }
@@ -380,8 +411,8 @@ impl TokenValidator {
             }
         }
         cache(false);
-        let by_iss =
-            jwt::peek_iss(token).and_then(|iss| self.issuers.iter().find(|i| i.issuer == iss));
+        let by_iss = jwt::peek_iss(token, self.json_depth)
+            .and_then(|iss| self.issuers.iter().find(|i| i.issuer == iss));
         let issuer = match by_iss {
             Some(i) => i,
             None => match self.issuers.iter().find(|i| i.introspection.is_some()) {
@@ -425,7 +456,7 @@ impl TokenValidator {
     }
 
     fn unroutable(&self, token: &str) -> TokenError {
-        match jwt::peek_iss(token) {
+        match jwt::peek_iss(token, self.json_depth) {
             Some(iss) => TokenError::UnknownIssuer(crate::jose::clip(&iss, 64)),
             None => TokenError::NotJwt,
         }

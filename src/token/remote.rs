@@ -14,6 +14,7 @@ use http::Uri;
 use super::discovery::{self, Metadata};
 use super::http::HttpClient;
 use super::KeySet;
+use crate::jose::ParseLimits;
 
 /// An unknown `kid` triggers at most one fetch per this interval.
 pub const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
@@ -50,6 +51,7 @@ pub struct Discovery {
     pub client: HttpClient,
     urls: Vec<Uri>,
     allow_insecure_http: bool,
+    max_json_depth: usize,
     cell: tokio::sync::OnceCell<Metadata>,
     fetches: crate::metrics::KeyFetches,
 }
@@ -60,12 +62,14 @@ impl Discovery {
         urls: &[Uri],
         allow_insecure_http: bool,
         client: HttpClient,
+        max_json_depth: usize,
     ) -> Discovery {
         Discovery {
             issuer: issuer.to_string(),
             client,
             urls: urls.to_vec(),
             allow_insecure_http,
+            max_json_depth,
             cell: tokio::sync::OnceCell::new(),
             fetches: crate::metrics::metrics().key_fetches(issuer),
         }
@@ -80,6 +84,7 @@ impl Discovery {
                     &self.issuer,
                     &self.urls,
                     self.allow_insecure_http,
+                    self.max_json_depth,
                 )
                 .await;
                 self.fetches.record(found.is_ok());
@@ -95,6 +100,7 @@ pub struct RemoteJwks {
     client: HttpClient,
     keys: Arc<ArcSwap<KeySet>>,
     refresh: Duration,
+    limits: ParseLimits,
     loaded: AtomicBool,
     /// Bumped on every successful load.
     generation: AtomicU64,
@@ -123,6 +129,7 @@ impl RemoteJwks {
         client: HttpClient,
         keys: Arc<ArcSwap<KeySet>>,
         refresh: Duration,
+        limits: ParseLimits,
     ) -> RemoteJwks {
         RemoteJwks {
             issuer: issuer.to_string(),
@@ -130,6 +137,7 @@ impl RemoteJwks {
             client,
             keys,
             refresh,
+            limits,
             loaded: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             failures: AtomicU64::new(0),
@@ -163,11 +171,12 @@ impl RemoteJwks {
                 .get(&url)
                 .await
                 .map_err(|e| format!("{url}: {e}"))?;
-            KeySet::parse(&body).map_err(|e| format!("{url}: {e}"))
+            KeySet::parse(&body, &self.limits).map_err(|e| format!("{url}: {e}"))
         }
         .await;
         self.fetches.record(answer.is_ok());
         let set = answer?;
+        super::warn_skipped(&self.issuer, &set);
         tracing::info!(issuer = %self.issuer, keys = set.len(), "issuer keys loaded");
         let _order = self.store.lock().unwrap_or_else(|p| p.into_inner());
         self.keys.store(Arc::new(set));

@@ -335,6 +335,15 @@ impl TestGateway {
         self.reloader.reload(&config).unwrap();
     }
 
+    /// Reloads `text` (placeholders filled from the gateway's fixture)
+    /// instead of the config it started with; panics on error.
+    pub fn reload_text(&self, text: &str) {
+        let text = fill(text, &self.files, self.dir.path());
+        let config = Config::from_toml(&text, self.dir.path())
+            .unwrap_or_else(|p| panic!("the new config does not parse: {p:?}"));
+        self.reloader.reload(&config).unwrap();
+    }
+
     /// Signals shutdown and waits (at most [`SHUTDOWN_BOUND`]) for the drain
     /// to finish; returns how long it took.
     pub async fn shutdown(mut self) -> Duration {

@@ -11,7 +11,11 @@ use crate::jose::alg::Alg;
 use crate::jose::b64;
 use crate::jose::json;
 use crate::jose::jwk::{Curve, PublicJwk};
+use crate::jose::limits::ParseLimits;
 use crate::jose::thumbprint::Jkt;
+
+/// The operator's own keys (CLI, demo): the widest bounds the parsers support.
+const OWN: ParseLimits = ParseLimits::WIDEST;
 
 /// Private members whose presence makes a JWK private.
 const PRIVATE_MEMBERS: [&str; 3] = ["d", "p", "k"];
@@ -20,7 +24,7 @@ impl SigningKey {
     /// Loads a private JWK (JSON text). The algorithm is `alg` if given, else the JWK's `alg`
     /// member, else the key type's default.
     pub fn from_private_jwk(jwk: &str, alg: Option<Alg>) -> Result<SigningKey, KeyError> {
-        let map = json::parse_object(jwk.as_bytes())?;
+        let map = json::parse_object(jwk.as_bytes(), OWN.max_json_depth)?;
         SigningKey::from_private_jwk_map(&map, alg)
     }
 
@@ -77,15 +81,15 @@ impl SigningKey {
 pub fn thumbprint_of_key(text: &str) -> Result<Jkt, KeyError> {
     if !text.trim_start().starts_with('{') {
         return match pem::parse_public(text)? {
-            Some(public) => Ok(PublicJwk::from_map(&public)?.thumbprint().clone()),
+            Some(public) => Ok(PublicJwk::from_map(&public, &OWN)?.thumbprint().clone()),
             None => Ok(SigningKey::from_pem(text, None)?.jkt().clone()),
         };
     }
-    let map = json::parse_object(text.as_bytes())?;
+    let map = json::parse_object(text.as_bytes(), OWN.max_json_depth)?;
     if PRIVATE_MEMBERS.iter().any(|m| map.contains_key(*m)) {
         Ok(SigningKey::from_private_jwk_map(&map, None)?.jkt().clone())
     } else {
-        Ok(PublicJwk::from_map(&map)?.thumbprint().clone())
+        Ok(PublicJwk::from_map(&map, &OWN)?.thumbprint().clone())
     }
 }
 

@@ -353,7 +353,9 @@ impl SigningKey {
                 (Pair::Rsa(pair), public.jwk())
             }
         };
-        let jkt = PublicJwk::from_map(&public)?.thumbprint().clone();
+        let jkt = PublicJwk::from_map(&public, &super::ParseLimits::WIDEST)?
+            .thumbprint()
+            .clone();
         let mut private_jwk = public.clone();
         private_jwk.extend(private);
         put(&mut private_jwk, "alg", alg.as_str());

@@ -30,7 +30,7 @@ fn assert_signs(key: &SigningKey) {
     let jws = CompactJws::parse(&token).unwrap();
     assert_eq!(jws.header()["alg"], key.alg().as_str());
     assert_eq!(jws.header()["typ"], "dpop+jwt");
-    let jwk = PublicJwk::from_value(&jws.header()["jwk"]).unwrap();
+    let jwk = PublicJwk::from_value(&jws.header()["jwk"], &Default::default()).unwrap();
     assert_eq!(jwk.thumbprint(), key.jkt());
     jwk.verify(key.alg(), jws.signing_input().as_bytes(), jws.signature())
         .unwrap();
