@@ -344,6 +344,38 @@ async fn h1_ambiguous_framing_after_a_valid_request_on_the_same_connection() {
     );
 }
 
+/// Every request pipelined before a refused one is served and answered in
+/// order; the `400` comes last.
+#[tokio::test]
+async fn h1_requests_pipelined_before_a_refused_one_are_all_answered() {
+    let gw = gateway().await;
+    let a = gw.authority();
+    let bytes = format!(
+        "GET /one HTTP/1.1\r\nHost: {a}\r\n\r\n\
+         POST /two HTTP/1.1\r\nHost: {a}\r\nContent-Length: 3\r\n\r\ntwo\
+         PUT /three HTTP/1.1\r\nHost: {a}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nthree\r\n0\r\n\r\n{}",
+        ambiguous(&a, AMBIGUOUS[1].1)
+    );
+    let answers = exchange(&gw, bytes.as_bytes()).await;
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status.as_u16()).collect();
+    assert_eq!(statuses, [200, 200, 200, 400]);
+    assert_refused(&answers[3], "behind three");
+    let got: Vec<(String, Vec<u8>)> = gw
+        .upstream()
+        .requests()
+        .iter()
+        .map(|r| (r.path().to_owned(), r.body.to_vec()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("/one".to_owned(), b"".to_vec()),
+            ("/two".to_owned(), b"two".to_vec()),
+            ("/three".to_owned(), b"three".to_vec()),
+        ]
+    );
+}
+
 /// No false positives: one kept-alive connection carries 50 pipelined
 /// requests of every framing (none, `Content-Length`, chunked with
 /// extensions and trailers, bare-LF line ends), half of them written one

@@ -15,10 +15,10 @@
 //! trailers), so the tracker knows where the next head starts on a
 //! kept-alive or pipelined connection. A head that is refused never reaches
 //! hyper, not even in part: hyper holds only the complete requests before it.
-//! The connection then reads nothing more; the server asks hyper to close
-//! gracefully (responses to earlier requests are completed first) and when
-//! hyper shuts the stream down, the `400` is written and the connection
-//! closed.
+//! Once hyper has taken every request before it and asks for more, the
+//! server is told and closes the connection gracefully (hyper answers those
+//! requests first); when hyper shuts the stream down, the `400` is written
+//! last and the connection closed.
 //!
 //! Whenever the tracker cannot be sure it reads the bytes as hyper will, it
 //! stops inspecting and hands everything through ("blind"), leaving the
@@ -74,6 +74,16 @@ const STACK_FIELDS: usize = 64;
 /// hyper's `DecodedLength::MAX_LEN`: longer lengths are invalid.
 const MAX_LEN: u64 = u64::MAX - 2;
 
+/// Empties a buffer kept for the connection, letting go of its memory if a
+/// long head made it large.
+fn reuse(buf: &mut Vec<u8>) {
+    if buf.capacity() > 16 * 1024 {
+        *buf = Vec::new();
+    } else {
+        buf.clear();
+    }
+}
+
 /// Where the chunked decoder is, named as in hyper's `ChunkedState`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Chunk {
@@ -91,14 +101,18 @@ enum Chunk {
     EndLf,
 }
 
-/// What the current line of a head holds so far.
+/// The current line of a head, so far: its length, and whether it begins
+/// with CR (a lone CR before the LF makes an empty line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Line {
-    Empty,
-    /// Only a CR: a CRLF ends an empty line.
-    Cr,
-    Text,
+struct Line {
+    len: usize,
+    first_cr: bool,
 }
+
+const NO_LINE: Line = Line {
+    len: 0,
+    first_cr: false,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -126,7 +140,7 @@ enum State {
 const NEW_HEAD: State = State::Head {
     len: 0,
     started: false,
-    line: Line::Empty,
+    line: NO_LINE,
 };
 
 /// How one read ends, for the bytes it brought.
@@ -192,22 +206,36 @@ impl Tracker {
                     mut line,
                 } => {
                     let mut end = None;
-                    for (at, &b) in bytes.iter().enumerate().skip(i) {
-                        len += 1;
-                        if b == b'\n' {
-                            if line == Line::Text {
-                                started = true;
-                            } else if started {
-                                end = Some(at);
-                                break;
-                            }
-                            line = Line::Empty;
+                    let mut at = i;
+                    while let Some(off) = bytes
+                        .get(at..)
+                        .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
+                    {
+                        // The line ends at `at + off`: is it empty (or a lone CR)?
+                        let first_cr = if line.len > 0 {
+                            line.first_cr
                         } else {
-                            line = if b == b'\r' && line == Line::Empty {
-                                Line::Cr
-                            } else {
-                                Line::Text
-                            };
+                            off > 0 && bytes.get(at) == Some(&b'\r')
+                        };
+                        let content = line.len + off;
+                        len += off + 1;
+                        line = NO_LINE;
+                        at += off + 1;
+                        if content > 1 || (content == 1 && !first_cr) {
+                            started = true;
+                        } else if started {
+                            end = Some(at - 1);
+                            break;
+                        }
+                    }
+                    if end.is_none() {
+                        let rest = bytes.len() - at;
+                        if rest > 0 {
+                            if line.len == 0 {
+                                line.first_cr = bytes.get(at) == Some(&b'\r');
+                            }
+                            line.len += rest;
+                            len += rest;
                         }
                     }
                     let Some(end) = end else {
@@ -220,7 +248,7 @@ impl Tracker {
                         let mut head = std::mem::take(&mut self.head);
                         head.extend_from_slice(bytes.get(..=end).unwrap_or_default());
                         let judged = self.judge(&head);
-                        head.clear();
+                        reuse(&mut head);
                         self.head = head;
                         judged
                     };
@@ -466,11 +494,8 @@ struct Guard {
     refusal: Option<(Vec<u8>, usize)>,
     /// Whether any byte was handed to hyper.
     given: bool,
-    /// A refusal before any byte was: hyper-util has not even chosen the
-    /// protocol yet (its graceful shutdown would then drop the connection
-    /// unanswered), so it reads the end of the stream instead, and hyper
-    /// closes the (empty) HTTP/1.1 connection itself.
-    eof: bool,
+    /// Whether the server was told of the refusal.
+    told: bool,
     refusals: Refusals,
 }
 
@@ -497,9 +522,10 @@ impl Guard {
             // anything after it was (a head held then is never refused or
             // held again from 0: see `Verdict::Hold`).
             if cut > 0 {
-                self.out.append(&mut self.held);
+                self.out.extend_from_slice(&self.held);
                 self.out
                     .extend_from_slice(got.get(..cut).unwrap_or_default());
+                reuse(&mut self.held);
             }
             if hold {
                 self.held
@@ -510,10 +536,6 @@ impl Guard {
         if let Verdict::Refuse { .. } = verdict {
             self.held = Vec::new();
             self.refusal = Some((refusal_response(), 0));
-            self.eof = !self.given && buf.filled().len() == before && self.out.is_empty();
-            if !self.eof {
-                self.refusals.0.notify_one();
-            }
         }
     }
 
@@ -528,7 +550,7 @@ impl Guard {
         self.out_at += n;
         self.given |= n > 0;
         if self.out_at >= self.out.len() {
-            self.out.clear();
+            reuse(&mut self.out);
             self.out_at = 0;
         }
         n > 0
@@ -554,7 +576,7 @@ impl<T> FramingIo<T> {
             out_at: 0,
             refusal: None,
             given: false,
-            eof: false,
+            told: false,
             refusals: refusals.clone(),
         };
         let io = FramingIo {
@@ -587,11 +609,22 @@ impl<T: AsyncRead + Unpin> AsyncRead for FramingIo<T> {
             if guard.give(buf) {
                 return Poll::Ready(Ok(()));
             }
-            if guard.eof {
-                return Poll::Ready(Ok(()));
-            }
             if guard.refusal.is_some() {
-                // Nothing more is read: the server closes the connection.
+                if !guard.given {
+                    // Nothing was handed over: hyper-util has not even
+                    // chosen the protocol (a graceful shutdown now would
+                    // drop the connection unanswered). The end of the
+                    // stream makes hyper close the empty HTTP/1.1
+                    // connection itself.
+                    return Poll::Ready(Ok(()));
+                }
+                // hyper asks for more, so it has taken every request before
+                // the refused one: the server now closes the connection
+                // gracefully, and nothing more is read.
+                if !guard.told {
+                    guard.told = true;
+                    guard.refusals.0.notify_one();
+                }
                 return Poll::Pending;
             }
             let before = buf.filled().len();
