@@ -244,10 +244,11 @@ impl Tracker {
                     };
                     let judged = if self.head.is_empty() {
                         self.judge(bytes.get(head_start..=end).unwrap_or_default())
+                            .unwrap_or(Judged::Blind)
                     } else {
                         let mut head = std::mem::take(&mut self.head);
                         head.extend_from_slice(bytes.get(..=end).unwrap_or_default());
-                        let judged = self.judge(&head);
+                        let judged = self.judge(&head).unwrap_or(Judged::Blind);
                         reuse(&mut head);
                         self.head = head;
                         judged
@@ -321,14 +322,33 @@ impl Tracker {
                 }
                 self.head
                     .extend_from_slice(bytes.get(head_start..).unwrap_or_default());
+                // What hyper already refuses (say, a TLS handshake on a
+                // plain listener) is handed over at once, not held until a
+                // head end that never comes. This parses the held part once
+                // per read, as hyper does its buffer.
+                if self.judge(&self.head).is_some() {
+                    return self.go_blind();
+                }
                 Verdict::Hold { from: head_start }
             }
             _ => Verdict::Pass,
         }
     }
 
-    /// Parses a complete head (up to its empty line) as hyper does.
-    fn judge(&self, head: &[u8]) -> Judged {
+    /// Parses a head as hyper does: what it means for what follows once
+    /// complete (up to its empty line), `None` while it is incomplete and
+    /// may still become valid.
+    fn judge(&self, head: &[u8]) -> Option<Judged> {
+        let outcome = |parsed: httparse::Result<usize>, req: &httparse::Request<'_, '_>| {
+            match parsed {
+                Ok(httparse::Status::Complete(n)) if n == head.len() => Some(judge_request(req)),
+                Ok(httparse::Status::Partial) => None,
+                // hyper refuses it too (400 or 431) and closes the
+                // connection, or reads it otherwise than this tracker could
+                // follow.
+                _ => Some(Judged::Blind),
+            }
+        };
         let mut fields = [MaybeUninit::<httparse::Header<'_>>::uninit(); STACK_FIELDS];
         let room = self.max_fields.min(STACK_FIELDS);
         let mut req = httparse::Request::new(&mut []);
@@ -337,20 +357,15 @@ impl Tracker {
             head,
             fields.get_mut(..room).unwrap_or_default(),
         );
-        match parsed {
-            Ok(httparse::Status::Complete(n)) if n == head.len() => judge_request(&req),
-            Err(httparse::Error::TooManyHeaders) if self.max_fields > STACK_FIELDS => {
-                let mut fields = vec![httparse::EMPTY_HEADER; self.max_fields];
-                let mut req = httparse::Request::new(&mut fields);
-                match req.parse(head) {
-                    Ok(httparse::Status::Complete(n)) if n == head.len() => judge_request(&req),
-                    _ => Judged::Blind,
-                }
-            }
-            // hyper refuses it too (400 or 431) and closes the connection,
-            // or reads it otherwise than this tracker could follow.
-            _ => Judged::Blind,
+        if let (Err(httparse::Error::TooManyHeaders), true) =
+            (parsed, self.max_fields > STACK_FIELDS)
+        {
+            let mut fields = vec![httparse::EMPTY_HEADER; self.max_fields];
+            let mut req = httparse::Request::new(&mut fields);
+            let parsed = req.parse(head);
+            return outcome(parsed, &req);
         }
+        outcome(parsed, &req)
     }
 }
 
@@ -758,7 +773,7 @@ mod tests {
         let whole = through(vec![bytes.to_vec()], 64 * 1024);
         for at in 0..=bytes.len() {
             let (a, b) = bytes.split_at(at);
-            for room in [1, 7, 64 * 1024] {
+            for room in [5, 64 * 1024] {
                 let chunks = [a, b].into_iter().filter(|c| !c.is_empty());
                 let split = through(chunks.map(<[u8]>::to_vec).collect(), room);
                 assert_eq!(split, whole, "split at {at}, reads of {room}");
@@ -868,6 +883,26 @@ mod tests {
             assert!(!refused, "{case:?}");
             assert_eq!(seen, bytes, "{case:?}");
         }
+    }
+
+    /// Bytes hyper already refuses are not held waiting for a head end.
+    #[test]
+    fn invalid_beginnings_pass_at_once() {
+        for start in [
+            &b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"[..],
+            b"GET / HTTP/1.1\r\nX A",
+            b"GET / HTTP/1.1\r\nX-A: a\r\n b",
+            b"GET / HTTP/9",
+        ] {
+            let (seen, refused) = through(vec![start.to_vec()], 1024);
+            assert!(!refused);
+            assert_eq!(seen, start);
+        }
+        // A valid beginning is held.
+        assert_eq!(
+            through(vec![b"GET / HTTP/1.1\r\nX-A: a".to_vec()], 1024),
+            (vec![], false)
+        );
     }
 
     #[test]
