@@ -14,8 +14,9 @@ mod common;
 use std::time::Duration;
 
 use common::h2raw::{status_of, H2Raw, StreamEnd};
-use common::req::raw_h1;
+use common::req::{raw_h1, raw_h1_connect, read_response, read_until_closed};
 use common::{simple_tls_config, TestGateway, Upstream};
+use tokio::io::AsyncWriteExt;
 
 async fn gateway() -> TestGateway {
     let up = Upstream::echo().await;
@@ -193,75 +194,303 @@ fn h2_status_decoding() {
     assert_eq!(status_of(&[0x48, 0x83, 0x68, 0x2c, 0xff]), Some(413));
 }
 
-/// Framing that RFC 9112 resolves one way only, as hyper's parser does before
-/// the gateway sees the request: `Transfer-Encoding: chunked` overrides a
-/// `Content-Length` (§6.3 item 3), which is dropped, and the connection is
-/// closed after the response, so nothing pipelined behind it is read;
-/// repeated identical `Content-Length` lines are one (RFC 9110 §8.6). The
-/// upstream gets the gateway's own serialisation: the decoded body, framed
-/// once, never the client's framing fields.
-#[tokio::test]
-async fn h1_resolved_framing_is_reframed_and_nothing_rides_behind() {
-    let gw = gateway().await;
-    let a = gw.authority();
-    let chunked = "5\r\nhello\r\n0\r\n\r\n";
-    for (case, head) in [
-        (
-            "Content-Length then Transfer-Encoding",
-            "POST /cl-te HTTP/1.1\r\nHost: {a}\r\nContent-Length: 30\r\nTransfer-Encoding: chunked\r\n",
-        ),
-        (
-            "Transfer-Encoding then Content-Length",
-            "POST /te-cl HTTP/1.1\r\nHost: {a}\r\nTransfer-Encoding: chunked\r\nContent-Length: 30\r\n",
-        ),
-        (
-            "Content-Length: 0 and Transfer-Encoding",
-            "POST /cl0-te HTTP/1.1\r\nHost: {a}\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n",
-        ),
-    ] {
-        let before = gw.upstream().count();
-        let bytes = format!("{}\r\n{chunked}{}", head.replace("{a}", &a), hidden(&a));
-        let ans = raw_h1(gw.addr, gw.ca_pem(), bytes.as_bytes())
-            .await
-            .unwrap_or_else(|e| panic!("{case}: {e}"));
-        assert_eq!(ans.status.as_u16(), 200, "{case}: {}", ans.text());
-        assert_eq!(
-            ans.header("connection"),
-            Some("close"),
-            "{case}: the connection must not carry another request"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let up = gw.upstream();
-        assert_eq!(up.count(), before + 1, "{case}: {:?}", up.requests());
-        let rec = up.last();
-        assert_eq!(&rec.body[..], b"hello", "{case}");
-        let framing = rec.header_all("content-length").len() + rec.header_all("transfer-encoding").len();
-        assert_eq!(framing, 1, "{case}: framed once: {:?}", rec.headers);
-        if let Some(cl) = rec.header("content-length") {
-            assert_eq!(cl, "5", "{case}");
-        }
-    }
-    // Identical Content-Length lines are one length; the body is exactly it
-    // and the request behind it is an ordinary, separate one.
-    let bytes = format!(
-        "POST /cl-cl HTTP/1.1\r\nHost: {a}\r\nContent-Length: 5\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
+/// Framing that hyper would resolve silently (dropping the
+/// `Content-Length` beside `Transfer-Encoding`, keeping one of identical
+/// `Content-Length` lines), as header lines after the request line and
+/// `Host`. Each is followed by a chunked body ([`CHUNKED`]) and a hidden
+/// request.
+const AMBIGUOUS: &[(&str, &str)] = &[
+    (
+        "Content-Length then Transfer-Encoding",
+        "Content-Length: 30\r\nTransfer-Encoding: chunked\r\n",
+    ),
+    (
+        "Transfer-Encoding then Content-Length",
+        "Transfer-Encoding: chunked\r\nContent-Length: 30\r\n",
+    ),
+    (
+        "Content-Length: 0 and Transfer-Encoding",
+        "Content-Length: 0\r\nTransfer-Encoding: chunked\r\n",
+    ),
+    (
+        "Transfer-Encoding and a Content-Length equal to the chunked body",
+        "transfer-encoding: chunked\r\ncontent-length: 15\r\n",
+    ),
+    (
+        "Transfer-Encoding and a Content-Length of the decoded body",
+        "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+    ),
+    ("Content-Length: 5, 5", "Content-Length: 5, 5\r\n"),
+    (
+        "two Content-Length: 5 lines",
+        "Content-Length: 5\r\nContent-Length: 5\r\n",
+    ),
+];
+
+const CHUNKED: &str = "5\r\nhello\r\n0\r\n\r\n";
+
+/// An ambiguous request (`fields` from [`AMBIGUOUS`]) with its body and a
+/// hidden request behind it.
+fn ambiguous(a: &str, fields: &str) -> String {
+    format!(
+        "POST /ambiguous HTTP/1.1\r\nHost: {a}\r\n{fields}\r\n{CHUNKED}{}",
+        hidden(a)
+    )
+}
+
+/// Asserts `ans` is the gateway's refusal of ambiguous framing.
+fn assert_refused(ans: &common::client::Answer, case: &str) {
+    assert_eq!(ans.status.as_u16(), 400, "{case}: {}", ans.text());
+    assert_eq!(ans.header("connection"), Some("close"), "{case}");
+    assert_eq!(
+        ans.header("content-type"),
+        Some("application/json"),
+        "{case}"
     );
-    let ans = raw_h1(gw.addr, gw.ca_pem(), bytes.as_bytes())
+    let json: serde_json::Value = serde_json::from_slice(&ans.body).unwrap();
+    assert_eq!(json["error"], "invalid_request", "{case}");
+    assert_eq!(
+        json["error_description"], "ambiguous message framing",
+        "{case}"
+    );
+}
+
+/// Writes `bytes` on a fresh connection; every response until it closes.
+async fn exchange(gw: &TestGateway, bytes: &[u8]) -> Vec<common::client::Answer> {
+    let mut tls = raw_h1_connect(gw.addr, gw.ca_pem()).await.unwrap();
+    tls.write_all(bytes).await.unwrap();
+    tls.flush().await.unwrap();
+    let (answers, rest) = read_until_closed(&mut tls, Duration::from_secs(10))
         .await
         .unwrap();
-    assert_eq!(ans.status.as_u16(), 200, "{}", ans.text());
-    let rec = gw.upstream().last();
-    assert_eq!(rec.path(), "/cl-cl");
-    assert_eq!(&rec.body[..], b"hello");
-    assert_eq!(rec.header_all("content-length"), vec!["5".to_owned()]);
+    assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
+    answers
+}
+
+/// RFC 9112 §6.3 items 3 and 5 say how a recipient may resolve these; the
+/// gateway does not guess: 400, the connection closes, and neither the
+/// request nor the one behind it reaches the upstream.
+#[tokio::test]
+async fn h1_ambiguous_framing_gets_400_and_closes() {
+    let gw = gateway().await;
+    let a = gw.authority();
+    for (case, fields) in AMBIGUOUS {
+        let answers = exchange(&gw, ambiguous(&a, fields).as_bytes()).await;
+        assert_eq!(answers.len(), 1, "{case}: one answer, then closed");
+        assert_refused(&answers[0], case);
+    }
+    assert_nothing_forwarded(&gw, "ambiguous framing").await;
+}
+
+/// The same as the second request of a kept-alive connection, sent after
+/// the first one's response or pipelined behind it: the first is served
+/// once, with its body, and the second refused.
+#[tokio::test]
+async fn h1_ambiguous_framing_after_a_valid_request_on_the_same_connection() {
+    let gw = gateway().await;
+    let a = gw.authority();
+    let firsts = [
+        (
+            "Content-Length body",
+            format!("POST /first HTTP/1.1\r\nHost: {a}\r\nContent-Length: 5\r\n\r\nhello"),
+        ),
+        (
+            "chunked body with extensions and trailers",
+            format!(
+                "POST /first HTTP/1.1\r\nHost: {a}\r\nTransfer-Encoding: chunked\r\n\r\n\
+                 2;a=1\r\nhe\r\n3 ; b=\"x\"\r\nllo\r\n0\r\nX-Trailer: t\r\n\r\n"
+            ),
+        ),
+    ];
+    let up = gw.upstream();
+    for (first_case, first) in &firsts {
+        for (case, fields) in AMBIGUOUS {
+            for pipelined in [false, true] {
+                let case = format!("{first_case}, then {case}, pipelined: {pipelined}");
+                let before = up.count();
+                let bad = ambiguous(&a, fields);
+                let mut tls = raw_h1_connect(gw.addr, gw.ca_pem()).await.unwrap();
+                let mut answers = Vec::new();
+                if pipelined {
+                    tls.write_all(format!("{first}{bad}").as_bytes())
+                        .await
+                        .unwrap();
+                } else {
+                    tls.write_all(first.as_bytes()).await.unwrap();
+                    tls.flush().await.unwrap();
+                    answers.push(read_response(&mut tls, Vec::new()).await.unwrap());
+                    tls.write_all(bad.as_bytes()).await.unwrap();
+                }
+                tls.flush().await.unwrap();
+                let (rest, tail) = read_until_closed(&mut tls, Duration::from_secs(10))
+                    .await
+                    .unwrap();
+                answers.extend(rest);
+                assert!(tail.is_empty(), "{case}");
+                assert_eq!(answers.len(), 2, "{case}");
+                assert_eq!(answers[0].status.as_u16(), 200, "{case}");
+                assert_refused(&answers[1], &case);
+                assert_eq!(up.count(), before + 1, "{case}: {:?}", up.requests());
+                let rec = up.last();
+                assert_eq!(rec.path(), "/first", "{case}");
+                assert_eq!(&rec.body[..], b"hello", "{case}");
+            }
+        }
+    }
     assert!(
-        gw.upstream()
-            .requests()
-            .iter()
-            .all(|r| r.path() != "/smuggled"),
+        up.requests().iter().all(|r| r.path() == "/first"),
         "{:?}",
-        gw.upstream().requests()
+        up.requests()
     );
+}
+
+/// Every request pipelined before a refused one is served and answered in
+/// order; the `400` comes last.
+#[tokio::test]
+async fn h1_requests_pipelined_before_a_refused_one_are_all_answered() {
+    let gw = gateway().await;
+    let a = gw.authority();
+    let bytes = format!(
+        "GET /one HTTP/1.1\r\nHost: {a}\r\n\r\n\
+         POST /two HTTP/1.1\r\nHost: {a}\r\nContent-Length: 3\r\n\r\ntwo\
+         PUT /three HTTP/1.1\r\nHost: {a}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nthree\r\n0\r\n\r\n{}",
+        ambiguous(&a, AMBIGUOUS[1].1)
+    );
+    let answers = exchange(&gw, bytes.as_bytes()).await;
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status.as_u16()).collect();
+    assert_eq!(statuses, [200, 200, 200, 400]);
+    assert_refused(&answers[3], "behind three");
+    let got: Vec<(String, Vec<u8>)> = gw
+        .upstream()
+        .requests()
+        .iter()
+        .map(|r| (r.path().to_owned(), r.body.to_vec()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("/one".to_owned(), b"".to_vec()),
+            ("/two".to_owned(), b"two".to_vec()),
+            ("/three".to_owned(), b"three".to_vec()),
+        ]
+    );
+}
+
+/// No false positives: one kept-alive connection carries 50 pipelined
+/// requests of every framing (none, `Content-Length`, chunked with
+/// extensions and trailers, bare-LF line ends), half of them written one
+/// byte per TLS record, the rest in uneven pieces. All are served, in
+/// order, and the upstream receives exactly their bodies.
+#[tokio::test]
+async fn h1_pipelined_mixed_framing_is_all_served() {
+    let gw = gateway().await;
+    let a = gw.authority();
+    let mut stream = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..50 {
+        let body = format!("body {i} {}", "x".repeat(i % 7));
+        let close = if i == 49 { "Connection: close\r\n" } else { "" };
+        let req = match i % 5 {
+            0 => {
+                expected.push((format!("/p{i}"), String::new()));
+                format!("GET /p{i}?q={i} HTTP/1.1\r\nHost: {a}\r\n{close}\r\n")
+            }
+            1 => {
+                expected.push((format!("/p{i}"), body.clone()));
+                format!(
+                    "POST /p{i} HTTP/1.1\r\nHost: {a}\r\ncontent-length: {}\r\n{close}\r\n{body}",
+                    body.len()
+                )
+            }
+            2 => {
+                let (x, y) = body.split_at(4);
+                expected.push((format!("/p{i}"), body.clone()));
+                format!(
+                    "PUT /p{i} HTTP/1.1\r\nHost: {a}\r\nTransfer-Encoding: chunked\r\n{close}\r\n\
+                     {:x};ext=\"a b\"\r\n{x}\r\n{:X} ;n=1;m\r\n{y}\r\n0\r\nX-Sum: {i}\r\nX-More: 1\r\n\r\n",
+                    x.len(),
+                    y.len()
+                )
+            }
+            3 => {
+                expected.push((format!("/p{i}"), body.clone()));
+                format!(
+                    "POST /p{i} HTTP/1.1\nHost: {a}\nContent-Length: {}\n{}\n{body}",
+                    body.len(),
+                    close.replace("\r\n", "\n")
+                )
+            }
+            _ => {
+                expected.push((format!("/p{i}"), body.clone()));
+                format!(
+                    "PATCH /p{i} HTTP/1.1\r\nHost: {a}\r\ntransfer-encoding: chunked\r\n{close}\r\n\
+                     {:04x}\r\n{body}\r\n000\r\n\r\n",
+                    body.len()
+                )
+            }
+        };
+        stream.extend_from_slice(req.as_bytes());
+    }
+    let mut tls = raw_h1_connect(gw.addr, gw.ca_pem()).await.unwrap();
+    let half = stream.len() / 2;
+    for b in &stream[..half] {
+        tls.write_all(std::slice::from_ref(b)).await.unwrap();
+        tls.flush().await.unwrap();
+    }
+    let mut at = half;
+    let mut size = 1;
+    while at < stream.len() {
+        let end = (at + size).min(stream.len());
+        tls.write_all(&stream[at..end]).await.unwrap();
+        tls.flush().await.unwrap();
+        at = end;
+        size = size % 97 + 13;
+    }
+    let (answers, rest) = read_until_closed(&mut tls, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status.as_u16()).collect();
+    assert_eq!(statuses, vec![200; 50]);
+    let got: Vec<(String, String)> = gw
+        .upstream()
+        .requests()
+        .iter()
+        .map(|r| {
+            (
+                r.path().to_owned(),
+                String::from_utf8(r.body.to_vec()).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+}
+
+/// A request that asks for an upgrade ends the framing check for its
+/// connection (what follows its head may be a tunnel); when it is not
+/// upgraded, the connection closes after its response, so nothing behind
+/// it is read as a request.
+#[tokio::test]
+async fn h1_a_refused_upgrade_closes_the_connection() {
+    let gw = gateway().await;
+    let a = gw.authority();
+    let bytes = format!(
+        "GET /ws HTTP/1.1\r\nHost: {a}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n{}",
+        ambiguous(&a, AMBIGUOUS[0].1)
+    );
+    let answers = exchange(&gw, bytes.as_bytes()).await;
+    assert_eq!(answers.len(), 1, "{:?}", answers);
+    assert_ne!(answers[0].status.as_u16(), 101);
+    assert_eq!(answers[0].header("connection"), Some("close"));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let paths: Vec<String> = gw
+        .upstream()
+        .requests()
+        .iter()
+        .map(|r| r.path().to_owned())
+        .collect();
+    assert!(paths.iter().all(|p| p == "/ws"), "{paths:?}");
 }
 
 /// What the gateway must do with an HTTP/2 request.

@@ -6,6 +6,11 @@
 //! nothing in flight and no byte moving for `idle_timeout_secs` is closed
 //! gracefully, as on the drain signal.
 //!
+//! HTTP/1.1 requests whose framing is ambiguous (`Content-Length` with
+//! `Transfer-Encoding`, repeated `Content-Length`) are refused with `400`
+//! before hyper reads them (`framing.rs`); the connection then closes after
+//! the responses to the requests before them.
+//!
 //! A WebSocket upgrade ends hyper's part: once the `101` is written, the
 //! connection becomes a tunnel that this task relays until either side
 //! closes, no byte moves for `idle_timeout_secs`, or the drain timeout runs
@@ -16,7 +21,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::header::{HeaderValue, CONNECTION, UPGRADE};
 use http::uri::Scheme;
+use http::{Method, Version};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -26,6 +33,7 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 use tokio::time::{sleep, sleep_until, Instant};
 
 use super::activity::{Activity, ActivityIo};
+use super::framing::FramingIo;
 use super::Shared;
 use crate::proxy::body::GuardedBody;
 use crate::proxy::{ConnInfo, Tunnel};
@@ -67,7 +75,8 @@ pub async fn serve(
                         peer,
                         scheme: Scheme::HTTPS,
                     };
-                    http(tls, info, shared, settings, stop).await
+                    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                    http(tls, h2, info, shared, settings, stop).await
                 }
                 Ok(Err(e)) => {
                     metrics.tls_handshake_failed();
@@ -84,13 +93,15 @@ pub async fn serve(
                 peer,
                 scheme: Scheme::HTTP,
             };
-            http(stream, info, shared, settings, stop).await
+            http(stream, false, info, shared, settings, stop).await
         }
     }
 }
 
+/// `h2`: HTTP/2 was chosen by ALPN; otherwise the h2 preface or HTTP/1.1.
 async fn http<I>(
     io: I,
+    h2: bool,
     info: ConnInfo,
     shared: Arc<Shared>,
     settings: ConnSettings,
@@ -100,7 +111,15 @@ async fn http<I>(
 {
     let peer = info.peer;
     let activity = Activity::new();
+    // The activity sees every byte as it arrives (a head held back below
+    // is still timed from its first byte).
     let io = ActivityIo::new(io, activity.clone());
+    let limits = settings.limits;
+    let (io, refusals) = if h2 {
+        FramingIo::off(io)
+    } else {
+        FramingIo::new(io, limits.max_header_bytes, limits.max_header_count)
+    };
     // At most one: on HTTP/1.1 an upgrade is the connection's last request.
     let (tunnels, mut tunnel) = mpsc::unbounded_channel::<Tunnel>();
     let service = {
@@ -111,10 +130,17 @@ async fn http<I>(
             let info = info.clone();
             let tunnels = tunnels.clone();
             async move {
-                let (resp, upgraded) = pipeline.handle(req, &info).await;
+                let asks_upgrade = asks_upgrade(&req);
+                let (mut resp, upgraded) = pipeline.handle(req, &info).await;
                 if let Some(t) = upgraded {
                     // Fails only when the connection is gone; the tunnel then drops.
                     let _ = tunnels.send(t);
+                } else if asks_upgrade {
+                    // The framing check stopped at this request (its bytes
+                    // after the head could have been a tunnel); as it was
+                    // not upgraded, no request after it is read.
+                    resp.headers_mut()
+                        .insert(CONNECTION, HeaderValue::from_static("close"));
                 }
                 Ok::<_, Infallible>(resp.map(|b| GuardedBody::new(b, guard)))
             }
@@ -152,6 +178,7 @@ async fn http<I>(
         .max(Duration::from_millis(50));
     let check = sleep(tick);
     tokio::pin!(check);
+    let mut refused = false;
     let mut stopped = stop.borrow().then(Instant::now);
     let mut closing = stopped.is_some();
     if closing {
@@ -164,6 +191,14 @@ async fn http<I>(
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }
                 break;
+            }
+            () = refusals.refused(), if !refused => {
+                refused = true;
+                tracing::debug!(%peer, "ambiguous request framing refused; closing");
+                if !closing {
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
+                }
             }
             changed = stop.changed(), if stopped.is_none() => {
                 if changed.is_err() || *stop.borrow() {
@@ -197,6 +232,16 @@ async fn http<I>(
     if let Ok(t) = tunnel.try_recv() {
         activity.stop_timing_heads();
         relay(t, peer, &activity, settings, stop, stopped).await;
+    }
+}
+
+/// Whether hyper takes `req` as asking for an upgrade (role.rs: `CONNECT`,
+/// or `Upgrade` on HTTP/1.1); on HTTP/2 nothing is.
+fn asks_upgrade<B>(req: &http::Request<B>) -> bool {
+    match req.version() {
+        Version::HTTP_11 => req.method() == Method::CONNECT || req.headers().contains_key(UPGRADE),
+        Version::HTTP_10 | Version::HTTP_09 => req.method() == Method::CONNECT,
+        _ => false,
     }
 }
 

@@ -13,6 +13,7 @@
 mod activity;
 mod conn;
 mod files;
+mod framing;
 mod reload;
 
 use std::future::Future;

@@ -154,6 +154,46 @@ pub async fn raw_h1(addr: SocketAddr, ca_pem: &str, bytes: &[u8]) -> Result<Answ
     read_response(&mut tls, Vec::new()).await
 }
 
+/// A fresh TLS connection (HTTP/1.1 by ALPN) for raw writes.
+pub async fn raw_h1_connect(
+    addr: SocketAddr,
+    ca_pem: &str,
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
+    let cfg = tls_client_config(ca_pem, TlsVersion::Any, Alpn::Http1);
+    tls_connect(addr, cfg, "localhost")
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Reads from `io` until the peer closes the connection (an error after
+/// some bytes counts as closed), for at most `timeout`: every complete
+/// response in order, and the bytes after the last one.
+pub async fn read_until_closed<S: AsyncRead + Unpin>(
+    io: &mut S,
+    timeout: std::time::Duration,
+) -> Result<(Vec<Answer>, Vec<u8>), String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    let read_all = async {
+        loop {
+            match io.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(timeout, read_all)
+        .await
+        .map_err(|_| "the connection stayed open".to_owned())?;
+    let mut answers = Vec::new();
+    let mut at = 0;
+    while let Some((answer, used)) = parse_response(&buf[at..])? {
+        answers.push(answer);
+        at += used;
+    }
+    Ok((answers, buf[at..].to_vec()))
+}
+
 /// Reads from `io` until `buf` plus what was read holds one whole response
 /// (see [`parse_response`]). Bytes past it are lost: for one response at a
 /// time.
