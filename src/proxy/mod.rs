@@ -70,6 +70,18 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
     /// `https` when the listener terminates TLS, else `http`.
     pub scheme: Scheme,
+    /// The peer's address as an `X-Forwarded-For` element, rendered once.
+    peer_value: HeaderValue,
+}
+
+impl ConnInfo {
+    pub fn new(peer: SocketAddr, scheme: Scheme) -> ConnInfo {
+        ConnInfo {
+            peer,
+            scheme,
+            peer_value: headers::peer_value(peer.ip()),
+        }
+    }
 }
 
 /// Everything a request needs, built once per config.
@@ -462,7 +474,7 @@ impl Pipeline {
         let host = target.host.as_ref().map(Host::to_string);
         headers::set_forwarded(
             h,
-            conn.peer.ip(),
+            &conn.peer_value,
             trusted,
             conn.scheme.as_str(),
             host.as_deref(),

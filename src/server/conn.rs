@@ -63,10 +63,7 @@ pub async fn serve(
             match tokio::time::timeout(settings.header_read_timeout, acceptor.accept(stream)).await
             {
                 Ok(Ok(tls)) => {
-                    let info = ConnInfo {
-                        peer,
-                        scheme: Scheme::HTTPS,
-                    };
+                    let info = ConnInfo::new(peer, Scheme::HTTPS);
                     http(tls, info, shared, settings, stop).await
                 }
                 Ok(Err(e)) => {
@@ -80,10 +77,7 @@ pub async fn serve(
             }
         }
         None => {
-            let info = ConnInfo {
-                peer,
-                scheme: Scheme::HTTP,
-            };
+            let info = ConnInfo::new(peer, Scheme::HTTP);
             http(stream, info, shared, settings, stop).await
         }
     }
