@@ -121,6 +121,8 @@ struct Outcome<'a> {
     upstream_status: Option<u16>,
     error: Option<String>,
     jkt: Option<String>,
+    /// Whether the access log is written (its fields are only copied then).
+    logged: bool,
     /// `report` mode: the verdict that was not enforced.
     reported: Option<String>,
 }
@@ -194,8 +196,13 @@ impl Pipeline {
     {
         let started = Instant::now();
         let method = req.method().clone();
-        let path = req.uri().path().to_owned();
-        let mut outcome = Outcome::default();
+        // The access log's own copies, only when it is written.
+        let logged = tracing::enabled!(target: "access", tracing::Level::INFO);
+        let path = logged.then(|| req.uri().path().to_owned());
+        let mut outcome = Outcome {
+            logged,
+            ..Outcome::default()
+        };
         let (resp, tunnel) = match self.run(req, conn, &mut outcome).await {
             Ok(forwarded) => forwarded,
             Err(err) => {
@@ -221,7 +228,7 @@ impl Pipeline {
             target: "access",
             route = outcome.route.unwrap_or("-"),
             method = %method,
-            path = %path,
+            path = %path.as_deref().unwrap_or("-"),
             status = resp.status().as_u16(),
             latency_ms = (latency_ms * 1000.0).round() / 1000.0,
             upstream_status = outcome.upstream_status,
@@ -316,7 +323,9 @@ impl Pipeline {
                 Authenticated::Anonymous
             }
         };
-        outcome.jkt = identity.jkt().map(|j| j.to_string());
+        if outcome.logged {
+            outcome.jkt = identity.jkt().map(|j| j.to_string());
+        }
 
         // 3. forward; an upgrade only now, after every check passed
         let client_upgrade = upgrade::is_websocket(&req).then(|| hyper::upgrade::on(&mut req));
