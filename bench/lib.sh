@@ -20,8 +20,11 @@ need_packages() { # package...
 
 build() {
   export CARGO_INCREMENTAL=0
-  cargo build --release --locked --quiet
-  BIN=$PWD/target/release/dpop-gateway
+  # BIN may name an already built gateway (e.g. another profile's build).
+  if [ -z "${BIN:-}" ]; then
+    cargo build --release --locked --quiet
+    BIN=$PWD/target/release/dpop-gateway
+  fi
   # LOAD may name an already built load generator (it does not change with the gateway).
   [ -n "${LOAD:-}" ] || LOAD=$(cargo bench --locked --bench load --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -1)
   [ -x "$LOAD" ] || { echo "could not build the load generator" >&2; exit 1; }

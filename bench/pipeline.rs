@@ -134,10 +134,7 @@ fn benches(c: &mut Criterion) {
         .unwrap();
     let addr = rt.block_on(upstream());
     let s = setup(addr);
-    let conn = ConnInfo {
-        peer: "127.0.0.1:40000".parse().unwrap(),
-        scheme: http::uri::Scheme::HTTPS,
-    };
+    let conn = ConnInfo::new("127.0.0.1:40000".parse().unwrap(), http::uri::Scheme::HTTPS);
     let fresh = || {
         let store = ReplayStore::Memory(Arc::new(MemoryReplayStore::new(1_000_000)));
         let pipeline = Pipeline::new(&s.config, s.clock.clone(), store).unwrap();

@@ -48,10 +48,10 @@ case $TOOL in
     TOTAL=$(callgrind_annotate --auto=no "$DUMP" | grep 'PROGRAM TOTALS' | awk '{print $1}' | tr -d ,)
     { echo "requests: $REQS; instructions: $TOTAL; per request: $((TOTAL / REQS))"
       echo "inclusive, top functions:"
-      callgrind_annotate --inclusive=yes --auto=no --threshold=99 "$DUMP" | grep -E '^ *[0-9,]+ \(' | head -150
+      callgrind_annotate --inclusive=yes --auto=no --threshold=99 "$DUMP" | grep -E '^ *[0-9,]+ \(' | head -150 || true
     } > "$OUTDIR/callgrind-$ROUTE.txt"
     head -1 "$OUTDIR/callgrind-$ROUTE.txt"
-    rm -f target/callgrind.gw.*
+    [ -n "${KEEP:-}" ] && cp "$DUMP" "$OUTDIR/callgrind-$ROUTE.out"; rm -f target/callgrind.gw.*
     ;;
   strace)
     strace -c -f -p "$GW_PID" -o "$WORK/strace.txt" &

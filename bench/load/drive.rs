@@ -235,8 +235,16 @@ async fn worker(mut sender: Sender, shared: Arc<Shared>) -> Stats {
                 .header("dpop", proof.clone());
         }
         let req = req.body(Empty::new()).unwrap();
-        if shared.rate.is_some() {
+        // Open loop: latency counts from the scheduled start whenever this
+        // worker was still busy with its previous request then (the server's
+        // slowness delayed the send: coordinated omission is not hidden). A
+        // worker that was free sleeps until the start, and the timer wakes it
+        // up to a millisecond late: that overshoot is the client's, so the
+        // latency then counts from the actual send.
+        let mut started = scheduled;
+        if shared.rate.is_some() && Instant::now() < scheduled {
             tokio::time::sleep_until(scheduled.into()).await;
+            started = Instant::now();
         }
         match sender.send(req).await {
             Ok(resp) => {
@@ -246,7 +254,7 @@ async fn worker(mut sender: Sender, shared: Arc<Shared>) -> Stats {
                     break;
                 }
                 let done = Instant::now();
-                let us = done.saturating_duration_since(scheduled).as_micros();
+                let us = done.saturating_duration_since(started).as_micros();
                 stats.latencies_us.push(us.min(u32::MAX as u128) as u32);
                 *stats.statuses.entry(status).or_default() += 1;
                 stats.last = Some(done);

@@ -7,7 +7,9 @@
 //!   client key and a DPoP-bound access token.
 //! - `run`: keep-alive HTTP/1.1 or HTTP/2 over TLS 1.3 against one URL, at a
 //!   set concurrency (closed loop) or a set request rate (open loop, latency
-//!   from each request's scheduled start, so a stall is not hidden). With
+//!   from each request's scheduled start when a stall of the server delayed
+//!   it, so a stall is not hidden; else from its send, so the client's own
+//!   timer, which wakes up to a millisecond late, is not counted). With
 //!   `--dpop`, N unique proofs are signed before the timed window (a proof
 //!   is single-use). CPU of the server's processes is read from /proc before
 //!   and after the window. Appends one JSON line to `--out`.

@@ -36,7 +36,7 @@ pub use error::{AuthError, AuthFailure, Mechanism};
 use crate::clock::SharedClock;
 use crate::config::{AuthMode, Config, RouteConfig};
 use crate::digest::sha256;
-use crate::dpop::{self, Htu, ProofPolicy, ProofRequest};
+use crate::dpop::{self, Htu, ProofChecker, ProofPolicy, ProofRequest};
 use crate::jose::Jkt;
 use crate::nonce::{Freshness, NonceError, Nonces};
 use crate::replay::{Recorded, ReplayKey, ReplayStore};
@@ -96,7 +96,8 @@ pub struct RequestView<'a> {
 
 /// Proof policy, token validator, replay store and clock, built once per config.
 pub struct Authenticator {
-    policy: ProofPolicy,
+    /// Proof policy, and the headers of accepted proofs.
+    proofs: ProofChecker,
     /// The `algs` challenge parameter.
     algs: String,
     tokens: TokenValidator,
@@ -130,12 +131,12 @@ impl Authenticator {
             .collect::<Result<Vec<_>, _>>()?;
         let d = &config.dpop;
         Ok(Authenticator {
-            policy: ProofPolicy {
+            proofs: ProofChecker::new(ProofPolicy {
                 algs: d.algs,
                 max_age_secs: d.max_age_secs,
                 max_skew_secs: d.max_skew_secs,
                 limits: config.limits.parser,
-            },
+            }),
             algs: d.algs.to_string(),
             tokens: TokenValidator::new(issuers),
             replay,
@@ -252,7 +253,7 @@ impl Authenticator {
             htu: &htu,
             token_sha256: Some(&digest),
         };
-        let unverified = match dpop::precheck(proof, &request, &self.policy, now) {
+        let unverified = match self.proofs.precheck(proof, &request, now) {
             Ok(u) => u,
             Err(e) if e.is_freshness() && self.nonces.is_some() => {
                 return Err(AuthError::UseNonce(NonceError::Clock {
@@ -296,6 +297,7 @@ impl Authenticator {
             Recorded::Fresh => {}
             Recorded::Replayed => return Err(AuthError::Replayed),
         }
+        self.proofs.remember(&proof);
         check_scopes(route, &claims)?;
         Ok(Authenticated::Dpop {
             claims,

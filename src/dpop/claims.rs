@@ -66,15 +66,20 @@ pub(super) fn check(
     }
 
     let htu_claim = string(claims, "htu")?;
-    let htu = Htu::parse(htu_claim).map_err(|source| ProofError::BadHtu {
-        got: clip(htu_claim, MAX_SHOWN),
-        source,
-    })?;
-    if &htu != expect.htu {
-        return Err(ProofError::HtuMismatch {
-            expected: expect.htu.to_string(),
-            got: clip(htu.as_str(), MAX_SHOWN),
-        });
+    // Most clients send the URI in its normal form, which is byte for byte
+    // the expected one: normalising is idempotent (tests_properties), so the
+    // claim then normalises to exactly that and need not be parsed.
+    if htu_claim != expect.htu.as_str() {
+        let htu = Htu::parse(htu_claim).map_err(|source| ProofError::BadHtu {
+            got: clip(htu_claim, MAX_SHOWN),
+            source,
+        })?;
+        if &htu != expect.htu {
+            return Err(ProofError::HtuMismatch {
+                expected: expect.htu.to_string(),
+                got: clip(htu.as_str(), MAX_SHOWN),
+            });
+        }
     }
 
     let iat = check_iat(claims, expect)?;

@@ -20,13 +20,16 @@ pub use claims::{MAX_IAT, MAX_JTI_LEN};
 pub use error::ProofError;
 pub use htu::{Htu, HtuError};
 pub use proof::{
-    precheck, ProofPolicy, ProofRequest, UnverifiedProof, VerifiedProof, MAX_PROOF_LEN,
+    precheck, ProofChecker, ProofPolicy, ProofRequest, UnverifiedProof, VerifiedProof,
+    KNOWN_HEADERS, MAX_PROOF_LEN,
 };
 
 #[cfg(test)]
 mod test_support;
 #[cfg(test)]
 mod tests_accept;
+#[cfg(test)]
+mod tests_checker;
 #[cfg(test)]
 mod tests_claims;
 #[cfg(test)]

@@ -16,12 +16,15 @@
 //! Time is passed in (`now_unix`), never read here.
 
 use std::fmt;
+use std::sync::Arc;
+
+use dashmap::DashMap;
 
 use super::claims::{self, Expect};
 use super::error::ProofError;
 use super::header;
 use super::htu::Htu;
-use crate::jose::{Alg, AlgSet, CompactJws, Jkt, JwsError, ParseLimits, PublicJwk};
+use crate::jose::{Alg, AlgSet, Jkt, JwsError, ParseLimits, PublicJwk, Segments};
 
 /// Longest accepted proof, checked before decoding (a PS512 proof with an 8192-bit key fits).
 pub const MAX_PROOF_LEN: usize = crate::jose::jws::MAX_COMPACT_LEN;
@@ -63,10 +66,19 @@ pub struct ProofRequest<'a> {
     pub token_sha256: Option<&'a [u8; 32]>,
 }
 
-/// A proof that passed every check except the signature.
-pub struct UnverifiedProof {
+/// The key and `alg` of a proof header that passed every header check.
+#[derive(Debug)]
+struct ProofKey {
     alg: Alg,
     jwk: PublicJwk,
+}
+
+/// A proof that passed every check except the signature.
+pub struct UnverifiedProof {
+    key: Arc<ProofKey>,
+    /// The header segment, when it was checked here rather than found among
+    /// the known headers (what [`ProofChecker::remember`] stores).
+    header: Option<Box<str>>,
     jti: String,
     iat: i64,
     nonce: Option<String>,
@@ -77,8 +89,8 @@ pub struct UnverifiedProof {
 /// A proof whose every check, including the signature, passed.
 #[derive(Debug, Clone)]
 pub struct VerifiedProof {
-    alg: Alg,
-    jkt: Jkt,
+    key: Arc<ProofKey>,
+    header: Option<Box<str>>,
     jti: String,
     iat: i64,
     nonce: Option<String>,
@@ -91,13 +103,39 @@ pub fn precheck(
     policy: &ProofPolicy,
     now_unix: i64,
 ) -> Result<UnverifiedProof, ProofError> {
-    // The length cap is applied by the parser before anything is decoded.
-    let depth = policy.limits.max_json_depth;
-    let jws = CompactJws::parse_with_limit(proof, MAX_PROOF_LEN, depth).map_err(|e| match e {
+    check(proof, None, req, policy, now_unix)
+}
+
+/// A proof's header: already known to pass, or decoded and still to check.
+enum Header {
+    Known(Arc<ProofKey>),
+    Decoded(serde_json::Map<String, serde_json::Value>),
+}
+
+/// `known`: what the header segment of `proof` is already known to hold.
+fn check(
+    proof: &str,
+    known: Option<Arc<ProofKey>>,
+    req: &ProofRequest<'_>,
+    policy: &ProofPolicy,
+    now_unix: i64,
+) -> Result<UnverifiedProof, ProofError> {
+    // The length cap is applied before anything is decoded.
+    let segments = Segments::split(proof, MAX_PROOF_LEN).map_err(|e| match e {
         JwsError::TooLong { len, max } => ProofError::TooLong { len, max },
         other => ProofError::Malformed(other),
     })?;
-    let (header, payload, signing_input, signature) = jws.into_parts();
+    let header = match known {
+        Some(key) => Header::Known(key),
+        None => Header::Decoded(
+            segments
+                .decode_header(policy.limits.max_json_depth)
+                .map_err(ProofError::Malformed)?,
+        ),
+    };
+    let (payload, signature) = segments
+        .decode_rest(policy.limits.max_json_depth)
+        .map_err(ProofError::Malformed)?;
     // Client clock skew shows here before it turns into rejections: every
     // parsed proof with a plausible integer `iat` counts, whatever its verdict.
     if let Some(iat) = payload
@@ -108,9 +146,18 @@ pub fn precheck(
         crate::metrics::metrics().proof_clock_offset(iat.saturating_sub(now_unix));
     }
 
-    header::check_typ(&header)?;
-    let alg = header::check_alg(&header, policy.algs)?;
-    let jwk = header::check_jwk(&header, alg, &policy.limits)?;
+    let (key, header) = match header {
+        Header::Known(key) => (key, None),
+        Header::Decoded(header) => {
+            header::check_typ(&header)?;
+            let alg = header::check_alg(&header, policy.algs)?;
+            let jwk = header::check_jwk(&header, alg, &policy.limits)?;
+            (
+                Arc::new(ProofKey { alg, jwk }),
+                Some(segments.header().into()),
+            )
+        }
+    };
 
     let claims = claims::check(
         &payload,
@@ -125,21 +172,121 @@ pub fn precheck(
     )?;
 
     Ok(UnverifiedProof {
-        alg,
-        jwk,
+        key,
+        header,
         jti: claims.jti,
         iat: claims.iat,
         nonce: claims.nonce,
-        signing_input: signing_input.to_owned(),
+        signing_input: segments.signing_input().to_owned(),
         signature,
     })
+}
+
+/// Most clients sign every proof with one key, so the header segment of
+/// their proofs repeats byte for byte. The checker remembers the headers of
+/// proofs that were accepted, keyed by that segment exactly as received, and
+/// skips decoding and checking them again (`typ`, `alg`, `jwk`, thumbprint):
+/// those checks depend only on the segment and on the policy, which is fixed
+/// for the checker's life (a new config builds a new checker). Every claim,
+/// the signature and the replay record are still checked on every proof.
+///
+/// Bounded: past [`KNOWN_HEADERS`] entries the set is emptied and refilled.
+/// Only accepted proofs (valid signature under a key an access token is
+/// bound to) add entries, so filling it takes valid tokens, and a full set
+/// only costs the full check again.
+pub struct ProofChecker {
+    policy: ProofPolicy,
+    known: DashMap<Box<str>, Arc<ProofKey>>,
+}
+
+/// How many proof headers a [`ProofChecker`] remembers.
+pub const KNOWN_HEADERS: usize = 4096;
+
+impl ProofChecker {
+    pub fn new(policy: ProofPolicy) -> ProofChecker {
+        ProofChecker {
+            policy,
+            known: DashMap::new(),
+        }
+    }
+
+    pub fn policy(&self) -> &ProofPolicy {
+        &self.policy
+    }
+
+    /// [`precheck`] under this checker's policy, with the header's checks
+    /// skipped when an accepted proof had exactly the same header segment.
+    pub fn precheck(
+        &self,
+        proof: &str,
+        req: &ProofRequest<'_>,
+        now_unix: i64,
+    ) -> Result<UnverifiedProof, ProofError> {
+        let known = match proof.split_once('.') {
+            Some((header, _)) if proof.len() <= MAX_PROOF_LEN => {
+                self.known.get(header).map(|key| Arc::clone(key.value()))
+            }
+            _ => None,
+        };
+        check(proof, known, req, &self.policy, now_unix)
+    }
+
+    /// Remembers the header of an accepted proof.
+    pub fn remember(&self, proof: &VerifiedProof) {
+        let Some(header) = &proof.header else {
+            return;
+        };
+        if self.known.len() >= KNOWN_HEADERS {
+            self.known.clear();
+        }
+        self.known.insert(header.clone(), Arc::clone(&proof.key));
+    }
+
+    /// How many headers are remembered.
+    pub fn known_headers(&self) -> usize {
+        self.known.len()
+    }
+}
+
+#[cfg(test)]
+impl ProofChecker {
+    /// Learns the header of `proof` as if a proof with that header had been
+    /// accepted, when it passes the header checks; for tests that run every
+    /// case through a warm checker too.
+    pub(crate) fn learn(&self, proof: &str) -> bool {
+        let learned = Segments::split(proof, MAX_PROOF_LEN)
+            .and_then(|s| Ok((s, s.decode_header(self.policy.limits.max_json_depth)?)))
+            .ok()
+            .and_then(|(s, header)| {
+                header::check_typ(&header).ok()?;
+                let alg = header::check_alg(&header, self.policy.algs).ok()?;
+                let jwk = header::check_jwk(&header, alg, &self.policy.limits).ok()?;
+                Some((s.header(), ProofKey { alg, jwk }))
+            });
+        match learned {
+            Some((segment, key)) => {
+                self.known.insert(segment.into(), Arc::new(key));
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl fmt::Debug for ProofChecker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProofChecker")
+            .field("policy", &self.policy)
+            .field("known_headers", &self.known.len())
+            .finish()
+    }
 }
 
 /// Shows the identifying claims only, never the signed bytes.
 impl fmt::Debug for UnverifiedProof {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UnverifiedProof")
-            .field("alg", &self.alg)
+            .field("alg", &self.key.alg)
             .field("jkt", self.jkt())
             .field("jti", &self.jti)
             .field("iat", &self.iat)
@@ -150,7 +297,7 @@ impl fmt::Debug for UnverifiedProof {
 impl UnverifiedProof {
     /// The RFC 7638 thumbprint of the proof key, to compare with the token's `cnf.jkt`.
     pub fn jkt(&self) -> &Jkt {
-        self.jwk.thumbprint()
+        self.key.jwk.thumbprint()
     }
 
     /// The `jti` claim (1..=256 bytes).
@@ -170,17 +317,18 @@ impl UnverifiedProof {
 
     /// The header `alg`.
     pub fn alg(&self) -> Alg {
-        self.alg
+        self.key.alg
     }
 
     /// Verifies the signature with the proof's `jwk` (§4.3 item 6). The only expensive step.
     pub fn verify_signature(self) -> Result<VerifiedProof, ProofError> {
-        self.jwk
-            .verify(self.alg, self.signing_input.as_bytes(), &self.signature)
+        self.key
+            .jwk
+            .verify(self.key.alg, self.signing_input.as_bytes(), &self.signature)
             .map_err(ProofError::BadSignature)?;
         Ok(VerifiedProof {
-            alg: self.alg,
-            jkt: self.jwk.thumbprint().clone(),
+            key: self.key,
+            header: self.header,
             jti: self.jti,
             iat: self.iat,
             nonce: self.nonce,
@@ -191,7 +339,7 @@ impl UnverifiedProof {
 impl VerifiedProof {
     /// The RFC 7638 thumbprint of the key that signed the proof.
     pub fn jkt(&self) -> &Jkt {
-        &self.jkt
+        self.key.jwk.thumbprint()
     }
 
     /// The `jti` claim: with [`VerifiedProof::jkt`], the replay key (§11.1).
@@ -211,6 +359,6 @@ impl VerifiedProof {
 
     /// The header `alg`.
     pub fn alg(&self) -> Alg {
-        self.alg
+        self.key.alg
     }
 }

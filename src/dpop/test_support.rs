@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{json, Value};
 
-use super::{precheck, Htu, ProofError, ProofPolicy, ProofRequest, VerifiedProof};
+use super::{precheck, Htu, ProofChecker, ProofError, ProofPolicy, ProofRequest, VerifiedProof};
 use crate::jose::test_vectors::{generated_key, RFC_TOKEN, RSA2048_PRIVATE_JWK};
 use crate::jose::{b64, Alg, AlgSet, SigningKey};
 
@@ -104,7 +104,26 @@ impl Req {
             htu: &htu,
             token_sha256: hash.as_ref(),
         };
-        precheck(proof, &req, &self.policy, self.now)?.verify_signature()
+        let cold = precheck(proof, &req, &self.policy, self.now)
+            .and_then(|unverified| unverified.verify_signature());
+        // The same proof through a checker that already knows its header (when
+        // the header passes): every case must end the same way.
+        let checker = ProofChecker::new(self.policy);
+        if checker.learn(proof) {
+            let warm = checker
+                .precheck(proof, &req, self.now)
+                .and_then(|unverified| unverified.verify_signature());
+            match (&cold, &warm) {
+                (Ok(c), Ok(w)) => assert_eq!(
+                    (c.jkt(), c.jti(), c.iat(), c.nonce(), c.alg()),
+                    (w.jkt(), w.jti(), w.iat(), w.nonce(), w.alg()),
+                    "{proof}"
+                ),
+                (Err(c), Err(w)) => assert_eq!(c.to_string(), w.to_string(), "{proof}"),
+                _ => panic!("{proof}: cold {cold:?}, with its header known {warm:?}"),
+            }
+        }
+        cold
     }
 }
 

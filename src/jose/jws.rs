@@ -82,37 +82,13 @@ impl<'a> CompactJws<'a> {
         max_len: usize,
         max_depth: usize,
     ) -> Result<CompactJws<'a>, JwsError> {
-        if compact.len() > max_len {
-            return Err(JwsError::TooLong {
-                len: compact.len(),
-                max: max_len,
-            });
-        }
-        let Some((signing_input, signature)) = compact.rsplit_once('.') else {
-            return Err(JwsError::Segments(1));
-        };
-        let (header, payload) = match signing_input.split_once('.') {
-            Some((header, payload)) if !payload.contains('.') => (header, payload),
-            _ => {
-                return Err(match compact.matches('.').count() + 1 {
-                    5 => JwsError::Jwe,
-                    n => JwsError::Segments(n),
-                })
-            }
-        };
-        let header = decode_object("header", header, max_depth)?;
-        if header.contains_key("crit") {
-            return Err(JwsError::Crit);
-        }
-        let payload = decode_object("payload", payload, max_depth)?;
-        if signature.is_empty() {
-            return Err(JwsError::EmptySignature);
-        }
-        let signature = b64::decode(signature).map_err(|_| JwsError::Base64("signature"))?;
+        let segments = Segments::split(compact, max_len)?;
+        let header = segments.decode_header(max_depth)?;
+        let (payload, signature) = segments.decode_rest(max_depth)?;
         Ok(CompactJws {
             header,
             payload,
-            signing_input,
+            signing_input: segments.signing_input,
             signature,
         })
     }
@@ -145,6 +121,76 @@ impl<'a> CompactJws<'a> {
             self.signing_input,
             self.signature,
         )
+    }
+}
+
+/// The three segments of a compact JWS, split but not decoded: the first
+/// half of [`CompactJws::parse_with_limit`], for a caller that already knows
+/// what a header segment decodes to (the same bytes always decode, and pass
+/// or fail the header checks, the same way).
+#[derive(Debug, Clone, Copy)]
+pub struct Segments<'a> {
+    header: &'a str,
+    payload: &'a str,
+    signing_input: &'a str,
+    signature: &'a str,
+}
+
+impl<'a> Segments<'a> {
+    /// Applies the length cap, then splits into exactly three segments.
+    pub fn split(compact: &'a str, max_len: usize) -> Result<Segments<'a>, JwsError> {
+        if compact.len() > max_len {
+            return Err(JwsError::TooLong {
+                len: compact.len(),
+                max: max_len,
+            });
+        }
+        let Some((signing_input, signature)) = compact.rsplit_once('.') else {
+            return Err(JwsError::Segments(1));
+        };
+        match signing_input.split_once('.') {
+            Some((header, payload)) if !payload.contains('.') => Ok(Segments {
+                header,
+                payload,
+                signing_input,
+                signature,
+            }),
+            _ => Err(match compact.matches('.').count() + 1 {
+                5 => JwsError::Jwe,
+                n => JwsError::Segments(n),
+            }),
+        }
+    }
+
+    /// The header segment, base64url as received.
+    pub fn header(&self) -> &'a str {
+        self.header
+    }
+
+    /// `header '.' payload` exactly as received: the signed bytes.
+    pub fn signing_input(&self) -> &'a str {
+        self.signing_input
+    }
+
+    /// Decodes the header: a JSON object without duplicates and without `crit`, nested at
+    /// most `max_depth` deep.
+    pub fn decode_header(&self, max_depth: usize) -> Result<Map<String, Value>, JwsError> {
+        let header = decode_object("header", self.header, max_depth)?;
+        if header.contains_key("crit") {
+            return Err(JwsError::Crit);
+        }
+        Ok(header)
+    }
+
+    /// Decodes the payload (a JSON object without duplicates, nested at most
+    /// `max_depth` deep) and the signature (non-empty, strict base64url).
+    pub fn decode_rest(&self, max_depth: usize) -> Result<(Map<String, Value>, Vec<u8>), JwsError> {
+        let payload = decode_object("payload", self.payload, max_depth)?;
+        if self.signature.is_empty() {
+            return Err(JwsError::EmptySignature);
+        }
+        let signature = b64::decode(self.signature).map_err(|_| JwsError::Base64("signature"))?;
+        Ok((payload, signature))
     }
 }
 

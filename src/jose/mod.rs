@@ -35,7 +35,7 @@ pub(crate) mod test_vectors;
 pub use alg::{Alg, AlgSet};
 pub use jwk::{JwkError, KeyType, PublicJwk};
 pub use jwks::{JwksError, KeySet};
-pub use jws::{CompactJws, JwsError};
+pub use jws::{CompactJws, JwsError, Segments};
 pub use limits::ParseLimits;
 pub use sign::{KeyError, SigningKey};
 pub use thumbprint::Jkt;

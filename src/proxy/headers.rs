@@ -128,9 +128,11 @@ static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 /// Sets `X-Forwarded-For/Proto/Host`. From a trusted proxy the incoming chain
 /// is extended and its proto/host are kept; from anyone else every
 /// forwarding header is replaced, so a client cannot forge its origin.
+///
+/// `peer` is the peer's address as a header value ([`peer_value`]).
 pub fn set_forwarded(
     headers: &mut HeaderMap,
-    peer: IpAddr,
+    peer: &HeaderValue,
     trusted: bool,
     proto: &str,
     host: Option<&str>,
@@ -156,10 +158,12 @@ pub fn set_forwarded(
         None
     };
     let xff = match prior_xff {
-        Some(prior) => format!("{prior}, {peer}"),
-        None => peer.to_string(),
+        Some(prior) => {
+            HeaderValue::from_str(&format!("{prior}, {}", peer.to_str().unwrap_or_default())).ok()
+        }
+        None => Some(peer.clone()),
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
+    if let Some(v) = xff {
         headers.insert(X_FORWARDED_FOR.clone(), v);
     }
     if !headers.contains_key(&X_FORWARDED_PROTO) {
@@ -173,6 +177,12 @@ pub fn set_forwarded(
             headers.insert(X_FORWARDED_HOST.clone(), v);
         }
     }
+}
+
+/// An address as an `X-Forwarded-For` element.
+pub fn peer_value(ip: IpAddr) -> HeaderValue {
+    // An address's text is ASCII digits, dots, colons and hex: always a valid value.
+    HeaderValue::from_str(&ip.to_string()).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
 /// The last (nearest hop's) value of a possibly repeated, comma-separated field.
@@ -282,7 +292,7 @@ mod tests {
         h.insert("forwarded", HeaderValue::from_static("for=6.6.6.6"));
         set_forwarded(
             &mut h,
-            "127.0.0.1".parse().unwrap(),
+            &peer_value("127.0.0.1".parse().unwrap()),
             false,
             "https",
             Some("api:8443"),
@@ -301,7 +311,7 @@ mod tests {
         h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
         set_forwarded(
             &mut h,
-            "10.0.0.9".parse().unwrap(),
+            &peer_value("10.0.0.9".parse().unwrap()),
             true,
             "http",
             Some("internal"),

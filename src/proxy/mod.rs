@@ -70,6 +70,18 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
     /// `https` when the listener terminates TLS, else `http`.
     pub scheme: Scheme,
+    /// The peer's address as an `X-Forwarded-For` element, rendered once.
+    peer_value: HeaderValue,
+}
+
+impl ConnInfo {
+    pub fn new(peer: SocketAddr, scheme: Scheme) -> ConnInfo {
+        ConnInfo {
+            peer,
+            scheme,
+            peer_value: headers::peer_value(peer.ip()),
+        }
+    }
 }
 
 /// Everything a request needs, built once per config.
@@ -109,6 +121,8 @@ struct Outcome<'a> {
     upstream_status: Option<u16>,
     error: Option<String>,
     jkt: Option<String>,
+    /// Whether the access log is written (its fields are only copied then).
+    logged: bool,
     /// `report` mode: the verdict that was not enforced.
     reported: Option<String>,
 }
@@ -182,8 +196,13 @@ impl Pipeline {
     {
         let started = Instant::now();
         let method = req.method().clone();
-        let path = req.uri().path().to_owned();
-        let mut outcome = Outcome::default();
+        // The access log's own copies, only when it is written.
+        let logged = tracing::enabled!(target: "access", tracing::Level::INFO);
+        let path = logged.then(|| req.uri().path().to_owned());
+        let mut outcome = Outcome {
+            logged,
+            ..Outcome::default()
+        };
         let (resp, tunnel) = match self.run(req, conn, &mut outcome).await {
             Ok(forwarded) => forwarded,
             Err(err) => {
@@ -209,7 +228,7 @@ impl Pipeline {
             target: "access",
             route = outcome.route.unwrap_or("-"),
             method = %method,
-            path = %path,
+            path = %path.as_deref().unwrap_or("-"),
             status = resp.status().as_u16(),
             latency_ms = (latency_ms * 1000.0).round() / 1000.0,
             upstream_status = outcome.upstream_status,
@@ -304,7 +323,9 @@ impl Pipeline {
                 Authenticated::Anonymous
             }
         };
-        outcome.jkt = identity.jkt().map(|j| j.to_string());
+        if outcome.logged {
+            outcome.jkt = identity.jkt().map(|j| j.to_string());
+        }
 
         // 3. forward; an upgrade only now, after every check passed
         let client_upgrade = upgrade::is_websocket(&req).then(|| hyper::upgrade::on(&mut req));
@@ -462,7 +483,7 @@ impl Pipeline {
         let host = target.host.as_ref().map(Host::to_string);
         headers::set_forwarded(
             h,
-            conn.peer.ip(),
+            &conn.peer_value,
             trusted,
             conn.scheme.as_str(),
             host.as_deref(),

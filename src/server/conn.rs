@@ -71,10 +71,7 @@ pub async fn serve(
             match tokio::time::timeout(settings.header_read_timeout, acceptor.accept(stream)).await
             {
                 Ok(Ok(tls)) => {
-                    let info = ConnInfo {
-                        peer,
-                        scheme: Scheme::HTTPS,
-                    };
+                    let info = ConnInfo::new(peer, Scheme::HTTPS);
                     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
                     http(tls, h2, info, shared, settings, stop).await
                 }
@@ -89,10 +86,7 @@ pub async fn serve(
             }
         }
         None => {
-            let info = ConnInfo {
-                peer,
-                scheme: Scheme::HTTP,
-            };
+            let info = ConnInfo::new(peer, Scheme::HTTP);
             http(stream, false, info, shared, settings, stop).await
         }
     }
