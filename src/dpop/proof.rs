@@ -103,7 +103,26 @@ pub fn precheck(
     policy: &ProofPolicy,
     now_unix: i64,
 ) -> Result<UnverifiedProof, ProofError> {
-    check(proof, None, req, policy, now_unix)
+    check(split(proof)?, None, req, policy, now_unix)
+}
+
+/// The proof's three segments; the length cap is applied before anything is decoded.
+fn split(proof: &str) -> Result<Segments<'_>, ProofError> {
+    Segments::split(proof, MAX_PROOF_LEN).map_err(|e| match e {
+        JwsError::TooLong { len, max } => ProofError::TooLong { len, max },
+        other => ProofError::Malformed(other),
+    })
+}
+
+/// `typ`, `alg` and `jwk` of a decoded header (§4.3 items 4–7), cheapest first.
+fn check_header(
+    header: &serde_json::Map<String, serde_json::Value>,
+    policy: &ProofPolicy,
+) -> Result<ProofKey, ProofError> {
+    header::check_typ(header)?;
+    let alg = header::check_alg(header, policy.algs)?;
+    let jwk = header::check_jwk(header, alg, &policy.limits)?;
+    Ok(ProofKey { alg, jwk })
 }
 
 /// A proof's header: already known to pass, or decoded and still to check.
@@ -112,19 +131,14 @@ enum Header {
     Decoded(serde_json::Map<String, serde_json::Value>),
 }
 
-/// `known`: what the header segment of `proof` is already known to hold.
+/// `known`: what the header segment is already known to hold.
 fn check(
-    proof: &str,
+    segments: Segments<'_>,
     known: Option<Arc<ProofKey>>,
     req: &ProofRequest<'_>,
     policy: &ProofPolicy,
     now_unix: i64,
 ) -> Result<UnverifiedProof, ProofError> {
-    // The length cap is applied before anything is decoded.
-    let segments = Segments::split(proof, MAX_PROOF_LEN).map_err(|e| match e {
-        JwsError::TooLong { len, max } => ProofError::TooLong { len, max },
-        other => ProofError::Malformed(other),
-    })?;
     let header = match known {
         Some(key) => Header::Known(key),
         None => Header::Decoded(
@@ -148,15 +162,10 @@ fn check(
 
     let (key, header) = match header {
         Header::Known(key) => (key, None),
-        Header::Decoded(header) => {
-            header::check_typ(&header)?;
-            let alg = header::check_alg(&header, policy.algs)?;
-            let jwk = header::check_jwk(&header, alg, &policy.limits)?;
-            (
-                Arc::new(ProofKey { alg, jwk }),
-                Some(segments.header().into()),
-            )
-        }
+        Header::Decoded(header) => (
+            Arc::new(check_header(&header, policy)?),
+            Some(segments.header().into()),
+        ),
     };
 
     let claims = claims::check(
@@ -222,13 +231,12 @@ impl ProofChecker {
         req: &ProofRequest<'_>,
         now_unix: i64,
     ) -> Result<UnverifiedProof, ProofError> {
-        let known = match proof.split_once('.') {
-            Some((header, _)) if proof.len() <= MAX_PROOF_LEN => {
-                self.known.get(header).map(|key| Arc::clone(key.value()))
-            }
-            _ => None,
-        };
-        check(proof, known, req, &self.policy, now_unix)
+        let segments = split(proof)?;
+        let known = self
+            .known
+            .get(segments.header())
+            .map(|key| Arc::clone(key.value()));
+        check(segments, known, req, &self.policy, now_unix)
     }
 
     /// Remembers the header of an accepted proof.
@@ -254,15 +262,10 @@ impl ProofChecker {
     /// accepted, when it passes the header checks; for tests that run every
     /// case through a warm checker too.
     pub(crate) fn learn(&self, proof: &str) -> bool {
-        let learned = Segments::split(proof, MAX_PROOF_LEN)
-            .and_then(|s| Ok((s, s.decode_header(self.policy.limits.max_json_depth)?)))
-            .ok()
-            .and_then(|(s, header)| {
-                header::check_typ(&header).ok()?;
-                let alg = header::check_alg(&header, self.policy.algs).ok()?;
-                let jwk = header::check_jwk(&header, alg, &self.policy.limits).ok()?;
-                Some((s.header(), ProofKey { alg, jwk }))
-            });
+        let learned = split(proof).ok().and_then(|s| {
+            let header = s.decode_header(self.policy.limits.max_json_depth).ok()?;
+            Some((s.header(), check_header(&header, &self.policy).ok()?))
+        });
         match learned {
             Some((segment, key)) => {
                 self.known.insert(segment.into(), Arc::new(key));
